@@ -1,0 +1,1 @@
+"""Subcommands of the ``metalearn`` command line (one module each, see ``cli.py``)."""
