@@ -1,0 +1,31 @@
+"""Shared pytest fixtures (kept minimal: each test module owns its own set-up)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metalearn_lite.paths import CACHE_ENV
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture
+def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty cache root: ``$METALEARN_LITE_CACHE`` points to it for one test."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    return cache
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (developers' data and notes); skips when absent.
+
+    The project must work without it, so tests that need it skip cleanly.
+    """
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"{SHARED_DIR} not present (developer-only data)")
+    return SHARED_DIR
