@@ -1,0 +1,67 @@
+"""The meta-training loop shared by every algorithm in the course.
+
+Each algorithm supplies a *step function* that computes the outer loss on a fresh batch
+of tasks; the loop does the rest (optimiser step, progress bar, history, periodic
+callbacks such as checkpoints)::
+
+    for step in range(num_steps):
+        loss, metrics = step_fn(step)          # e.g. maml.meta_loss(sampler.sample_batch(25))
+        optimiser.zero_grad(); loss.backward(); optimiser.step()    # theta <- theta - beta * grad
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .history import History
+
+__all__ = ["meta_train", "StepFn"]
+
+StepFn = Callable[[int], "tuple[Tensor, Mapping[str, float]] | Tensor"]
+
+
+def meta_train(step_fn: StepFn, optimiser: torch.optim.Optimizer, num_steps: int, *, log_every: int = 1,
+               progress: bool = True, description: str = "meta-training", history: History | None = None,
+               callback: Callable[[int, History], None] | None = None, callback_every: int = 0,
+               grad_clip: float | None = None) -> History:
+    """Run ``num_steps`` outer steps and return the ``History``.
+
+    Args:
+        step_fn: ``step_fn(step)`` returns the outer loss (a scalar with a graph), or
+            ``(loss, metrics)`` with extra floats to log (e.g. query accuracy).
+        optimiser: the outer optimiser (its learning rate is ``beta``, ``outer_lr``).
+        log_every: log the loss (and metrics) every this many steps.
+        history: continue an existing history (steps keep counting from its last step).
+        callback: called as ``callback(step, history)`` every ``callback_every`` steps and
+            after the last step (e.g. to save a checkpoint for the outer-loop widget).
+        grad_clip: clip the global gradient norm to this value.
+
+    Raises ``FloatingPointError`` when the loss becomes NaN or infinite, naming the step.
+    """
+    if num_steps < 0:
+        raise ValueError(f"num_steps must be >= 0, got {num_steps}")
+    history = history if history is not None else History()
+    start = history.steps[-1] + 1 if history.steps else 0
+    bar = tqdm(range(start, start + num_steps), desc=description, disable=not progress, leave=True)
+    for step in bar:
+        out = step_fn(step)
+        loss, metrics = (out if isinstance(out, tuple) else (out, {}))
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError(f"outer loss became {float(loss)} at step {step}; lower the learning rates")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            params = [p for group in optimiser.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimiser.step()
+        if (step - start) % log_every == 0 or step == start + num_steps - 1:
+            history.log(step, loss=float(loss), **{k: float(v) for k, v in metrics.items()})
+            bar.set_postfix(loss=f"{float(loss):.3f}", **{k: f"{float(v):.3f}" for k, v in metrics.items()})
+        if callback is not None and ((callback_every and (step - start + 1) % callback_every == 0)
+                                     or step == start + num_steps - 1):
+            callback(step, history)
+    return history
