@@ -1,0 +1,59 @@
+"""The nbval sanitizers replace run-to-run noise and nothing else."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+CFG = Path(__file__).with_name("nbval_sanitize.cfg")
+
+
+@pytest.fixture(scope="module")
+def patterns() -> list[tuple[str, str]]:
+    nbval_plugin = pytest.importorskip("nbval.plugin")
+    found = nbval_plugin.get_sanitize_patterns(CFG.read_text())
+    # nbval silently ignores a malformed pair: every "regex:" line must have been read.
+    assert len(found) == CFG.read_text().count("\nregex: ") == 6
+    return found
+
+
+def sanitize(patterns, text: str) -> str:
+    for regex, replace in patterns:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize(
+    "saved, fresh",
+    [
+        ("[<matplotlib.lines.Line2D at 0x7f3a2c1d4e50>]", "[<matplotlib.lines.Line2D at 0x7fa01b2c3d90>]"),
+        ("100%|##########| 50/50 [00:01<00:00, 31.05it/s]", "100%|##########| 50/50 [00:03<00:00, 14.20it/s]"),
+        ("  0%|          | 0/10 [00:00<?, ?it/s]", "  0%|          | 0/10 [00:01<?, ?it/s]"),
+        ("10/10 [01:02:03<00:00,  1.52s/it, loss=0.31]", "10/10 [00:59:58<00:00,  1.48s/it, loss=0.31]"),
+        ("20/20 [00:04, 4.61it/s]", "20/20 [00:05, 3.90it/s]"),
+        ("training took 1.23 s", "training took 12.8 s"),
+        ("done in 0.8s, elapsed: 12 ms", "done in 1.1s, elapsed: 9 ms"),
+        ("ProtoNet: 12.3 episodes/s", "ProtoNet: 9.87 episodes/s"),
+        ("saved to /root/.cache/metalearn-lite/data/glyphs.npz",
+         "saved to /work/main/.cache/test-cache/data/glyphs.npz"),
+    ],
+)
+def test_noise_is_sanitized_away(patterns, saved, fresh):
+    assert saved != fresh
+    assert sanitize(patterns, saved) == sanitize(patterns, fresh)
+
+
+@pytest.mark.parametrize(
+    "saved, fresh",
+    [
+        ("accuracy 0.912", "accuracy 0.913"),
+        ("meta-test loss 0.35 after 5 steps", "meta-test loss 0.38 after 5 steps"),
+        ("in 5 steps", "in 6 steps"),
+        ("10/10 [00:01<00:00, 9.05it/s, loss=0.31]", "10/10 [00:01<00:00, 9.05it/s, loss=0.32]"),
+        ("label 0x1f", "label 0x2f"),  # short hex literals are data, not addresses
+        ("5-way 1-shot: 91.2%", "5-way 1-shot: 90.4%"),
+    ],
+)
+def test_results_are_not_sanitized(patterns, saved, fresh):
+    assert sanitize(patterns, saved) != sanitize(patterns, fresh)
