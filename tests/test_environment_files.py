@@ -266,6 +266,44 @@ def test_python_outside_requires_python_is_detected(texts):
     assert any("python=3.9" in p for p in problems), problems
 
 
+def installed_dependency_closure(project: str = "metalearn-lite", extras=("test", "course")) -> set[str]:
+    """Canonical names of every installed package ``project[extras]`` needs, recursively."""
+    from importlib import metadata
+
+    found: set[str] = set()
+    walked: set[tuple[str, tuple[str, ...]]] = set()  # a package may be needed with extras
+    todo = [(project, tuple(extras))]
+    while todo:
+        name, wanted_extras = todo.pop()
+        if (name, wanted_extras) in walked:
+            continue
+        walked.add((name, wanted_extras))
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue  # not installed here (pip would have said so); nothing to walk
+        for entry in requires:
+            req = Requirement(entry)
+            if req.marker is not None and not any(
+                req.marker.evaluate({"extra": extra}) for extra in (*wanted_extras, "")
+            ):
+                continue
+            dep = canonicalize_name(req.name)
+            found.add(dep)
+            todo.append((dep, tuple(sorted(req.extras))))
+    found.discard(canonicalize_name(project))
+    return found
+
+
+def test_every_installed_dependency_is_pinned(texts):
+    """A dependency added to pyproject (or pulled in by one) must be pinned too:
+    regenerate constraints.txt with the command in its header."""
+    pins = parse_constraints(texts[0])
+    needed = installed_dependency_closure()
+    assert {"torch", "numpy", "jupyterlab", "nbval", "jinja2"} <= needed  # the walk reaches transitive deps
+    assert sorted(needed - set(pins)) == []
+
+
 def test_bad_constraints_lines_are_rejected():
     with pytest.raises(ValueError, match="must be 'name==version'"):
         parse_constraints("numpy>=2\n")
