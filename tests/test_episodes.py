@@ -167,3 +167,14 @@ def test_error_messages_name_what_is_missing():
         EpisodeSampler([1, 2, 3], 2, 1, 1)
     with pytest.raises(ValueError, match=r"num_tasks must be a positive int, got 0"):
         EpisodeSampler(id_data(10, 10), 5, 1, 1).sample_batch(0)
+
+
+def test_torch_indexing_path_matches_numpy_path():
+    """CPU data is gathered through numpy; other devices through torch indexing: same episodes."""
+    data = id_data(12, 8)
+    fast = EpisodeSampler(data, 4, 2, 3, seed=5)
+    plain = EpisodeSampler(data, 4, 2, 3, seed=5)
+    plain._dense_np = None  # what a CUDA tensor would use
+    for a, b in ((fast.sample(), plain.sample()), (fast.sample_batch(3), plain.sample_batch(3))):
+        for name in ("support_x", "support_y", "query_x", "query_y"):
+            assert torch.equal(getattr(a, name), getattr(b, name))

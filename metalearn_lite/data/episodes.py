@@ -28,6 +28,16 @@ from ..tasks.episode import Episode
 __all__ = ["EpisodeSampler", "EpisodeIndices"]
 
 
+def _as_numpy(data: Tensor):
+    """A numpy view of CPU data (shared memory), or None where numpy cannot hold it."""
+    if data.device.type != "cpu":
+        return None
+    try:
+        return data.detach().numpy()
+    except (TypeError, RuntimeError):
+        return None
+
+
 class EpisodeIndices(NamedTuple):
     """Which data an episode uses (all int64).
 
@@ -72,6 +82,7 @@ class EpisodeSampler:
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.dense: Tensor | None = None
+        self._dense_np = None
         self.dataset = None
         self.class_indices: list[Tensor] = []
         if not isinstance(data, Tensor) and hasattr(data, "class_images"):
@@ -83,6 +94,7 @@ class EpisodeSampler:
                     f"data must be [num_classes, num_per_class, *x_shape], got {list(data.shape)}"
                 )
             self.dense = data
+            self._dense_np = _as_numpy(data)
             num_classes, per_class = int(data.shape[0]), int(data.shape[1])
             self.class_sizes = [per_class] * num_classes
             if per_class < needed:
@@ -152,9 +164,13 @@ class EpisodeSampler:
         return support_y.expand(*batch, n * k).contiguous(), query_y.expand(*batch, n * q).contiguous()
 
     def _gather(self, classes: Tensor, picks: Tensor) -> Tensor:
-        """Examples ``[..., N, P, *x_shape]`` for classes ``[..., N]`` and picks ``[..., N, P]``."""
+        """Examples ``[..., N, P, *x_shape]`` (contiguous) for classes ``[..., N]`` and picks ``[..., N, P]``."""
+        if self._dense_np is not None:
+            # numpy's fancy indexing copies on one thread: torch would split this copy over
+            # its intra-op threads, which costs ~15 ms per op when the cores are busy.
+            return torch.from_numpy(self._dense_np[classes.numpy()[..., None], picks.numpy()])
         if self.dense is not None:
-            return self.dense[classes.unsqueeze(-1), picks]
+            return self.dense[classes.unsqueeze(-1).to(self.dense.device), picks.to(self.dense.device)]
         rows = []
         for c, row in zip(classes.reshape(-1).tolist(), picks.reshape(-1, picks.shape[-1]).tolist()):
             ids = self.class_indices[c][row].tolist()
@@ -166,11 +182,11 @@ class EpisodeSampler:
         """Build the (single or batched) episode that ``indices`` describe."""
         n, k, q = self.num_ways, self.num_shots, self.num_queries
         batch = tuple(indices.classes.shape[:-1])
-        x = self._gather(indices.classes, torch.cat([indices.support, indices.query], dim=-1))
-        x_shape = x.shape[len(batch) + 2:]
-        dim = len(batch) + 1  # the per-class example dimension
-        support_x = x.narrow(dim, 0, k).reshape(*batch, n * k, *x_shape)
-        query_x = x.narrow(dim, k, q).reshape(*batch, n * q, *x_shape)
+        support = self._gather(indices.classes, indices.support)
+        query = self._gather(indices.classes, indices.query)
+        x_shape = support.shape[len(batch) + 2:]
+        support_x = support.reshape(*batch, n * k, *x_shape)
+        query_x = query.reshape(*batch, n * q, *x_shape)
         support_y, query_y = self._labels(batch)
         return Episode(support_x, support_y, query_x, query_y, num_ways=n, num_shots=k,
                        num_queries=q, batched=bool(batch))
