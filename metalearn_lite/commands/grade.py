@@ -1,0 +1,56 @@
+"""``metalearn grade SUBMISSIONS --assignment NAME --out DIR``: grade a folder of homework.
+
+Each submission (one ``.ipynb`` or ``.py`` per student; the id is the file stem) runs in
+its own sandboxed child process (see ``metalearn_lite/grading/README.md``). Writes
+``DIR/grades.csv``, ``DIR/students/<id>.json``, ``DIR/feedback/<id>.md`` and
+``DIR/logs/<id>.log``. Re-running reuses complete grades of unchanged files (``--force``
+regrades everything).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["register", "run_grade"]
+
+
+def register(subparsers) -> None:
+    from ..grading.questions import ASSIGNMENTS
+
+    parser = subparsers.add_parser("grade", help="grade a folder of submissions in sandboxes")
+    parser.add_argument("submissions", help="folder with one .ipynb or .py per student")
+    parser.add_argument("--assignment", required=True, choices=sorted(ASSIGNMENTS),
+                        help="which homework (maml, protonet, np)")
+    parser.add_argument("--out", required=True, help="output folder for grades.csv, JSON, feedback")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="submissions graded in parallel (default: number of cores)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="wall-clock seconds per submission (default: 120)")
+    parser.add_argument("--memory-mb", type=int, default=3072,
+                        help="address-space limit per submission in MiB (default: 3072)")
+    parser.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_grade)
+
+
+def run_grade(args) -> int:
+    from ..grading.grader import grade_folder
+    from ..grading.sandbox import Limits
+
+    if args.jobs < 1 or args.timeout <= 0 or args.memory_mb < 256:
+        print("error: --jobs must be >= 1, --timeout > 0 and --memory-mb >= 256", file=sys.stderr)
+        return 2
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb,
+                    call_timeout=min(30.0, args.timeout))
+    try:
+        rows = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs,
+                            limits=limits, force=args.force, progress=not args.no_progress)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no submissions"
+    print(f"graded {len(rows)} submission(s): {summary}; wrote {os.path.join(args.out, 'grades.csv')}")
+    return 0

@@ -1,0 +1,124 @@
+"""An assignment as the grader sees it: questions, visible + hidden cases, expected outputs.
+
+Instructor side only. Hidden cases and the reference code are loaded from
+``grading/assignments/<name>/hidden_tests.py`` by file path (the folder is package data,
+not an importable package), and expected outputs are computed from the reference at
+load time, in this (trusted) process.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .harness import encode_value
+from .questions import ASSIGNMENTS, VISIBLE_EXPECTED_PATH, Question, visible_cases
+
+__all__ = ["Case", "Assignment", "load_assignment", "assignment_names", "encode_input",
+           "compute_visible_expected", "visible_expected_text"]
+
+ASSIGNMENTS_DIR = Path(__file__).with_name("assignments")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One graded test: ``id`` like "1.2/h3", inputs as sent to the child, expected output."""
+
+    id: str
+    qid: str
+    name: str
+    visible: bool
+    function: str
+    args: list
+    expected: dict
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    questions: list[Question]
+    cases: list[Case]
+
+    @property
+    def max_points(self) -> float:
+        return float(sum(q.points for q in self.questions))
+
+    def child_cases(self) -> list[dict]:
+        """What the child receives: ids, function names and inputs (no expected values)."""
+        return [{"id": c.id, "function": c.function, "args": c.args} for c in self.cases]
+
+
+def assignment_names() -> list[str]:
+    return sorted(ASSIGNMENTS)
+
+
+def encode_input(value) -> dict:
+    """Encode a call argument for the child (tensors keep ``requires_grad``)."""
+    if isinstance(value, torch.Tensor):
+        spec = encode_value(value)
+        spec["requires_grad"] = bool(value.requires_grad)
+        return spec
+    if isinstance(value, (list, tuple)):
+        return {"kind": "list", "items": [encode_input(v) for v in value]}
+    if isinstance(value, bool):
+        return {"kind": "bool", "value": value}
+    if isinstance(value, (int, float)):
+        return {"kind": "number", "value": value}
+    raise TypeError(f"cannot send a {type(value).__name__} to the child")
+
+
+def _load_hidden(name: str):
+    path = ASSIGNMENTS_DIR / name / "hidden_tests.py"
+    spec = importlib.util.spec_from_file_location(f"_metalearn_hidden_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _expected(fn, build) -> dict:
+    with torch.enable_grad():
+        return encode_value(fn(*build()))
+
+
+@lru_cache(maxsize=None)
+def load_assignment(name: str) -> Assignment:
+    """Questions and cases of assignment ``name`` ("maml", "protonet", "np")."""
+    if name not in ASSIGNMENTS:
+        raise KeyError(f"unknown assignment {name!r}; expected one of {assignment_names()}")
+    hidden = _load_hidden(name)
+    cases = []
+    for q in ASSIGNMENTS[name]:
+        ref = hidden.REFERENCE[q.qid]
+        for i, vc in enumerate(visible_cases(q.qid)):
+            cases.append(Case(f"{q.qid}/v{i}", q.qid, vc.name, True, q.function,
+                              [encode_input(a) for a in vc.build()], _expected(ref, vc.build)))
+        for i, (case_name, args) in enumerate(hidden.hidden_cases(q.qid)):
+            encoded = [encode_input(a) for a in args]
+            expected = encode_value(ref(*args))
+            cases.append(Case(f"{q.qid}/h{i}", q.qid, case_name, False, q.function, encoded,
+                              expected))
+    return Assignment(name, list(ASSIGNMENTS[name]), cases)
+
+
+def compute_visible_expected() -> dict:
+    """``{qid: [expected output of each visible case]}`` computed from the reference code."""
+    out = {}
+    for name in assignment_names():
+        for case in load_assignment(name).cases:
+            if case.visible:
+                out.setdefault(case.qid, []).append(case.expected)
+    return out
+
+
+def visible_expected_text() -> str:
+    """The canonical text of ``visible_expected.json`` (deterministic bytes)."""
+    return json.dumps(compute_visible_expected(), indent=1, sort_keys=True) + "\n"
+
+
+def visible_expected_in_sync() -> bool:
+    return (VISIBLE_EXPECTED_PATH.is_file()
+            and VISIBLE_EXPECTED_PATH.read_text(encoding="utf-8") == visible_expected_text())

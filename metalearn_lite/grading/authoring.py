@@ -1,0 +1,146 @@
+"""Student versions from the instructors' single source: ``solutions/`` -> ``exercises/``.
+
+Each ``solutions/hw_<name>.ipynb`` marks answer regions with nbgrader's markers::
+
+    def inner_update(params, grads, inner_lr):
+        ### BEGIN SOLUTION
+        return [p - inner_lr * g for p, g in zip(params, grads)]
+        ### END SOLUTION
+
+and the answer cell carries ``metadata.metalearn.question`` (e.g. "1.1"). The student
+version replaces each region with ``raise NotImplementedError("Question 1.1: ...")`` at
+the marker's indentation, clears outputs and execution counts, and is written with
+deterministic bytes, so ``check_exercises`` can compare byte for byte.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from ..atomic import atomic_write_text
+
+__all__ = ["AuthoringError", "student_version", "render_notebook", "generate_exercises",
+           "check_exercises", "BEGIN", "END"]
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+class AuthoringError(ValueError):
+    """A solution notebook breaks the authoring rules (unbalanced markers, no question id)."""
+
+
+def _strip_solution(source: str, qid: str, function: str | None, where: str) -> str:
+    out, inside, found = [], False, False
+    for line in source.splitlines():
+        body = line.strip()
+        if body == BEGIN:
+            if inside:
+                raise AuthoringError(f"{where}: nested {BEGIN}")
+            inside, found = True, True
+            indent = line[: len(line) - len(line.lstrip())]
+            what = f"write {function}" if function else "your answer"
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f'{indent}raise NotImplementedError("Question {qid}: {what}")')
+        elif body == END:
+            if not inside:
+                raise AuthoringError(f"{where}: {END} without {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise AuthoringError(f"{where}: {BEGIN} without {END}")
+    if not found:
+        raise AuthoringError(f"{where}: answer cell of question {qid} has no {BEGIN} region")
+    return "\n".join(out)
+
+
+def student_version(notebook: dict, where: str = "notebook") -> dict:
+    """The exercise notebook for a solution notebook (a new dict; the input is untouched)."""
+    from .questions import question
+
+    nb = copy.deepcopy(notebook)
+    for i, cell in enumerate(nb.get("cells", [])):
+        source = "".join(cell.get("source", []))
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+            qid = cell.get("metadata", {}).get("metalearn", {}).get("question")
+            if BEGIN in source or END in source:
+                if not qid:
+                    raise AuthoringError(f"{where} cell {i}: solution markers but no "
+                                         "metadata.metalearn.question")
+                _, q = question(qid)
+                source = _strip_solution(source, qid, q.function, f"{where} cell {i}")
+            elif qid and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                raise AuthoringError(f"{where} cell {i}: answer cell of {qid} has no markers")
+        elif BEGIN in source:
+            raise AuthoringError(f"{where} cell {i}: solution markers outside a code cell")
+        cell["source"] = source.splitlines(True)
+    return nb
+
+
+def render_notebook(nb: dict) -> str:
+    """Deterministic text of a notebook (sorted keys, one-space indent, final newline)."""
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _planned(solutions: Path) -> dict[str, str]:
+    files = sorted(solutions.glob("*.ipynb"))
+    if not files:
+        raise AuthoringError(f"no .ipynb files in {solutions}")
+    planned = {}
+    for path in files:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        planned[path.name] = render_notebook(student_version(nb, where=str(path)))
+    return planned
+
+
+def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises") -> list[Path]:
+    """Write the student version of every solution notebook; returns the paths written.
+
+    Also refreshes the visible tests' expected outputs (``visible_expected.json``) from the
+    reference code, and removes exercise notebooks whose solution is gone.
+    """
+    from .assignment import visible_expected_text
+    from .questions import VISIBLE_EXPECTED_PATH
+
+    solutions, out = Path(solutions), Path(out)
+    planned = _planned(solutions)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in planned.items():
+        target = out / name
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            atomic_write_text(target, text)
+            written.append(target)
+    for stale in out.glob("*.ipynb"):
+        if stale.name not in planned:
+            stale.unlink()
+            written.append(stale)
+    text = visible_expected_text()
+    if not VISIBLE_EXPECTED_PATH.is_file() or VISIBLE_EXPECTED_PATH.read_text(encoding="utf-8") != text:
+        atomic_write_text(VISIBLE_EXPECTED_PATH, text)
+        written.append(VISIBLE_EXPECTED_PATH)
+    return written
+
+
+def check_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises") -> list[str]:
+    """Problems that make ``out`` differ from what ``generate_exercises`` would write ([] = in sync)."""
+    from .assignment import visible_expected_in_sync
+
+    solutions, out = Path(solutions), Path(out)
+    problems = []
+    planned = _planned(solutions)
+    for name, text in planned.items():
+        target = out / name
+        if not target.is_file():
+            problems.append(f"{target} is missing")
+        elif target.read_text(encoding="utf-8") != text:
+            problems.append(f"{target} differs from the student version of {solutions / name}")
+    for extra in sorted(out.glob("*.ipynb")):
+        if extra.name not in planned:
+            problems.append(f"{extra} has no solution notebook in {solutions}")
+    if not visible_expected_in_sync():
+        problems.append("grading/visible_expected.json differs from the reference code")
+    return problems

@@ -1,0 +1,285 @@
+"""Grade a folder of submissions: one sandboxed child per student, in parallel.
+
+``grade_folder(submissions, "maml", out)`` writes, all atomically:
+
+- ``out/students/<id>.json``: status, points per question, per-test status, time,
+  active protections (reused on re-run when complete and the submission and tests are
+  unchanged, unless ``force``);
+- ``out/feedback/<id>.md``: readable feedback (visible-test details; hidden tests only
+  counted; no free text from the student's process, only exception type names);
+- ``out/logs/<id>.log``: the tail of the child's stdout/stderr, for the instructor;
+- ``out/grades.csv``: one row per submission file (student, status, points, max_points,
+  one column per question).
+
+Statuses: ``ok`` (ran to the end), ``error`` (crashed, exited early or broke the result
+channel: the tests it reached still count), ``timeout`` (killed at the wall-clock limit;
+tests reached still count), ``invalid`` (not a readable notebook/.py, or empty).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_write_text
+from .assignment import Assignment, load_assignment
+from .compare import compare
+from .notebook_source import InvalidSubmission, submission_source
+from .sandbox import Limits, run_submission
+
+__all__ = ["grade_folder", "grade_file", "list_submissions", "GRADER_VERSION"]
+
+GRADER_VERSION = 1
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,59}$")
+_ID_RE = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+def list_submissions(folder: str | Path) -> list[tuple[str, Path]]:
+    """``[(student id, path)]`` for every ``*.py`` / ``*.ipynb`` in ``folder`` (not recursive).
+
+    The id is the file stem with unusual characters replaced by ``_``; a second file with
+    the same id keeps its suffix (``alice.ipynb``) so no submission is dropped.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"submissions folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir()
+                   if p.suffix in (".py", ".ipynb") and not p.name.startswith(".")
+                   and (p.is_file() or p.is_symlink()))
+    out, seen = [], set()
+    for path in files:
+        sid = _ID_RE.sub("_", path.stem)[:100] or "_"
+        if sid in seen:
+            sid = _ID_RE.sub("_", path.name)[:100]
+        n = 2
+        base = sid
+        while sid in seen:
+            sid, n = f"{base}-{n}", n + 1
+        seen.add(sid)
+        out.append((sid, path))
+    return out
+
+
+def _fingerprint(assignment: Assignment) -> str:
+    data = json.dumps([[c.id, c.args, c.expected] for c in assignment.cases], sort_keys=True)
+    return hashlib.sha256(f"{GRADER_VERSION}:{data}".encode()).hexdigest()[:16]
+
+
+def _exception_name(value) -> str:
+    return value if isinstance(value, str) and _NAME_RE.match(value) else "an exception"
+
+
+def _score(assignment: Assignment, records: list[dict]) -> tuple[list[dict], dict, bool, list]:
+    """Per-test results, per-question points, whether the run finished, cell errors."""
+    by_case, done, cell_errors = {}, False, []
+    for rec in records:
+        if rec.get("event") == "done":
+            done = True
+        elif rec.get("event") == "loaded" and type(rec.get("cell_errors")) is list:
+            cell_errors = [(e[0], _exception_name(e[1])) for e in rec["cell_errors"][:50]
+                           if type(e) is list and len(e) == 2 and type(e[0]) is int]
+        elif type(rec.get("case")) is str and rec["case"] not in by_case:
+            by_case[rec["case"]] = rec
+    tests, questions = [], {}
+    for q in assignment.questions:
+        qcases = [c for c in assignment.cases if c.qid == q.qid]
+        per_case = q.points / len(qcases)
+        got_points, passed = 0.0, 0
+        for case in qcases:
+            rec = by_case.get(case.id)
+            entry = {"id": case.id, "question": q.qid, "visible": case.visible,
+                     "name": case.name if case.visible else "hidden"}
+            if rec is None:
+                entry.update(status="missing", category="not_run")
+                message = "not reached (the run ended before this test)"
+            elif "output" in rec:
+                verdict = compare(case.expected, rec["output"], q.rtol, q.atol)
+                entry.update(status="passed" if verdict.passed else "failed",
+                             category=verdict.category)
+                message = verdict.message
+            elif rec.get("error") == "missing function":
+                entry.update(status="error", category="missing_function")
+                message = f"no function named {q.function} in the submission"
+            elif rec.get("error") == "call timed out":
+                entry.update(status="error", category="call_timeout")
+                message = "the call took too long"
+            else:
+                entry.update(status="error", category="raised")
+                name = _exception_name(rec.get("exception"))
+                message = ("not answered yet (raised NotImplementedError)"
+                           if name == "NotImplementedError" else f"raised {name}")
+            if case.visible:
+                entry["message"] = message
+            if type(rec) is dict and type(rec.get("seconds")) in (int, float):
+                entry["seconds"] = round(float(rec["seconds"]), 4)
+            if entry["status"] == "passed":
+                got_points += per_case
+                passed += 1
+            tests.append(entry)
+        questions[q.qid] = {"points": round(got_points, 4), "max_points": float(q.points),
+                            "passed": passed, "total": len(qcases)}
+    return tests, questions, done, cell_errors
+
+
+def _feedback(result: dict, assignment: Assignment) -> str:
+    lines = [f"# Feedback for {result['student']}: homework '{assignment.name}'", "",
+             f"Status: **{result['status']}**. Score: **{result['points']:g} / "
+             f"{result['max_points']:g}** points.", ""]
+    if result["status"] == "invalid":
+        lines += [f"The file could not be graded: {result['reason']}.", ""]
+        return "\n".join(lines)
+    if result["status"] == "timeout":
+        lines += ["Your code did not finish in the time allowed; tests it did not reach "
+                  "count as failed.", ""]
+    elif result["status"] == "error":
+        lines += ["Your code stopped before all tests ran (a crash, an exit or a resource "
+                  "limit); tests it did not reach count as failed.", ""]
+    for index, name in result.get("cell_errors", []):
+        lines.append(f"- Code cell {index} raised {name} (the cells after it still ran).")
+    if result.get("cell_errors"):
+        lines.append("")
+    for q in assignment.questions:
+        qres = result["questions"][q.qid]
+        lines += [f"## Question {q.qid}: {q.title} ({qres['points']:g} / {q.points:g} points)", ""]
+        hidden_total = hidden_passed = 0
+        for test in result["tests"]:
+            if test["question"] != q.qid:
+                continue
+            if test["visible"]:
+                mark = "passed" if test["status"] == "passed" else "FAILED"
+                detail = "" if test["status"] == "passed" else f": {test['message']}"
+                lines.append(f"- visible test '{test['name']}' {mark}{detail}")
+            else:
+                hidden_total += 1
+                hidden_passed += test["status"] == "passed"
+        lines.append(f"- hidden tests: {hidden_passed} of {hidden_total} passed")
+        if qres["passed"] < qres["total"]:
+            lines.append(f"- hint: {q.hint}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def grade_file(student: str, path: Path, assignment: Assignment, limits: Limits,
+               hide_paths: list[str] = ()) -> tuple[dict, str]:
+    """Grade one submission; returns (result record, log text). Never raises for bad input."""
+    start = time.monotonic()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    result = {"student": student, "file": path.name, "sha256": digest,
+              "assignment": assignment.name, "fingerprint": _fingerprint(assignment),
+              "grader_version": GRADER_VERSION, "max_points": assignment.max_points}
+    try:
+        source = submission_source(path)
+    except (InvalidSubmission, OSError) as exc:
+        tests, questions, _, _ = _score(assignment, [])
+        result.update(status="invalid", reason=str(exc), points=0.0, questions=questions,
+                      tests=tests, seconds=round(time.monotonic() - start, 3),
+                      protections={}, cell_errors=[], complete=True)
+        return result, ""
+    run = run_submission(source, assignment.child_cases(), limits, hide_paths=hide_paths)
+    tests, questions, done, cell_errors = _score(assignment, run.records)
+    if run.timed_out:
+        status, reason = "timeout", f"killed after {limits.timeout:g} s"
+    elif run.returncode != 0 or not done or run.result_overflow:
+        status = "error"
+        reason = (f"child exited with code {run.returncode}" if run.returncode != 0
+                  else "result channel overflowed" if run.result_overflow
+                  else "the run did not report completion")
+    else:
+        status, reason = "ok", ""
+    result.update(status=status, reason=reason,
+                  points=round(sum(q["points"] for q in questions.values()), 4),
+                  questions=questions, tests=tests, cell_errors=cell_errors,
+                  seconds=round(time.monotonic() - start, 3), returncode=run.returncode,
+                  protections=run.protections, complete=True)
+    log = (f"returncode: {run.returncode}\ntimed_out: {run.timed_out}\n"
+           f"--- stdout (tail) ---\n{run.stdout_tail}\n--- stderr (tail) ---\n{run.stderr_tail}\n")
+    return result, log
+
+
+def _reusable(path: Path, sub: Path, assignment: Assignment) -> dict | None:
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        digest = hashlib.sha256(sub.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return None
+    if (isinstance(old, dict) and old.get("complete") is True and old.get("sha256") == digest
+            and old.get("fingerprint") == _fingerprint(assignment)
+            and old.get("grader_version") == GRADER_VERSION):
+        return old
+    return None
+
+
+def _csv_text(rows: list[dict], assignment: Assignment) -> str:
+    qids = [q.qid for q in assignment.questions]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "status", "points", "max_points"] + [f"q{qid}" for qid in qids]
+                    + ["file"])
+    for r in sorted(rows, key=lambda r: r["student"]):
+        writer.writerow([r["student"], r["status"], f"{r['points']:g}", f"{r['max_points']:g}"]
+                        + [f"{r['questions'][qid]['points']:g}" for qid in qids] + [r["file"]])
+    return buffer.getvalue()
+
+
+def grade_folder(submissions: str | Path, assignment_name: str, out: str | Path,
+                 jobs: int | None = None, limits: Limits = Limits(), force: bool = False,
+                 progress: bool = True) -> list[dict]:
+    """Grade every submission in ``submissions``; returns the result records (see module doc)."""
+    assignment = load_assignment(assignment_name)
+    out = Path(out)
+    subs = list_submissions(submissions)
+    for folder in ("students", "feedback", "logs"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    hide = [str(Path(submissions).resolve()), str(out.resolve())]
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    results: dict[str, dict] = {}
+    todo = []
+    for sid, path in subs:
+        old = None if force else _reusable(out / "students" / f"{sid}.json", path, assignment)
+        if old is not None:
+            results[sid] = old
+        else:
+            todo.append((sid, path))
+
+    def work(sid: str, path: Path) -> dict:
+        try:
+            result, log = grade_file(sid, path, assignment, limits, hide)
+        except Exception as exc:  # noqa: BLE001 - a grader fault must not stop the others
+            previous = out / "students" / f"{sid}.json"
+            if previous.is_file():
+                try:
+                    return json.loads(previous.read_text(encoding="utf-8"))
+                except ValueError:
+                    pass
+            tests, questions, _, _ = _score(assignment, [])
+            return {"student": sid, "file": path.name, "status": "error",
+                    "reason": f"grader error: {type(exc).__name__}", "points": 0.0,
+                    "max_points": assignment.max_points, "questions": questions,
+                    "tests": tests, "complete": False}
+        atomic_write_text(out / "logs" / f"{sid}.log", log)
+        atomic_write_text(out / "feedback" / f"{sid}.md", _feedback(result, assignment))
+        atomic_write_text(out / "students" / f"{sid}.json",
+                          json.dumps(result, indent=1, sort_keys=True) + "\n")
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, sid, path) for sid, path in todo]
+        bar = tqdm(total=len(subs), initial=len(subs) - len(todo), desc=f"grading {assignment_name}",
+                   unit="submission", disable=not progress)
+        for future in as_completed(futures):
+            r = future.result()
+            results[r["student"]] = r
+            bar.update(1)
+        bar.close()
+    rows = [results[sid] for sid, _ in subs]
+    atomic_write_text(out / "grades.csv", _csv_text(rows, assignment))
+    return rows

@@ -1,0 +1,212 @@
+"""The public side of each homework: questions, points, function names and visible tests.
+
+Students' self-checks and the grader both read this module. It holds nothing secret:
+hidden tests and the reference code live in ``grading/assignments/<name>/`` and are
+only ever loaded by the grader's parent process.
+
+Visible test inputs are built here from fixed seeds; their expected outputs are stored
+in ``visible_expected.json`` (written from the reference by
+``metalearn homework generate``; a test proves the two agree).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+__all__ = ["Question", "VisibleCase", "ASSIGNMENTS", "question", "visible_cases",
+           "visible_expected", "VISIBLE_EXPECTED_PATH"]
+
+VISIBLE_EXPECTED_PATH = Path(__file__).with_name("visible_expected.json")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One graded question: ``qid`` like "1.2", the function the student writes, points."""
+
+    qid: str
+    function: str
+    points: float
+    title: str
+    hint: str
+    rtol: float = 1e-5
+    atol: float = 1e-7
+
+
+@dataclass(frozen=True)
+class VisibleCase:
+    """A visible test: ``build()`` returns the call's positional arguments."""
+
+    name: str
+    build: Callable[[], list]
+
+
+ASSIGNMENTS: dict[str, list[Question]] = {
+    "maml": [
+        Question("1.1", "inner_update", 3, "One inner-loop step",
+                 "theta' = theta - inner_lr * grad, applied to every tensor in the list; "
+                 "return a list of tensors with the same shapes as params."),
+        Question("1.2", "maml_meta_gradient", 4, "Second-order meta-gradient",
+                 "Take the support gradient with torch.autograd.grad(..., create_graph=True) "
+                 "so the query loss can be differentiated through the inner step, then "
+                 "return d query_loss / d params (one tensor per parameter)."),
+        Question("1.3", "first_order_meta_gradient", 3, "First-order MAML",
+                 "Treat the support gradient as a constant (no create_graph): the "
+                 "meta-gradient is the query-loss gradient at the adapted parameters."),
+    ],
+    "protonet": [
+        Question("2.1", "compute_prototypes", 3, "Class prototypes",
+                 "Prototype c_k is the mean of the support embeddings whose label is k; "
+                 "labels are not necessarily sorted. Output: [num_ways, D]."),
+        Question("2.2", "squared_euclidean_logits", 3, "Distance logits",
+                 "logits[q, k] = -||query_emb[q] - prototypes[k]||^2 (note the minus "
+                 "sign and the square). Output: [num_queries, num_ways]."),
+        Question("2.3", "episode_loss_and_accuracy", 4, "Episode loss and accuracy",
+                 "Cross-entropy of the distance logits against query_y (mean over "
+                 "queries) and the fraction of queries whose nearest prototype is right; "
+                 "return (loss, accuracy)."),
+    ],
+    "np": [
+        Question("3.1", "aggregate", 2, "Mean aggregation",
+                 "Average the context representations over the context axis: "
+                 "[B, num_context, d_r] -> [B, d_r]."),
+        Question("3.2", "gaussian_log_likelihood", 3, "Gaussian log-likelihood",
+                 "log N(y; mean, std^2) = -0.5*log(2*pi) - log(std) - (y-mean)^2/(2 std^2), "
+                 "summed over targets and output dimensions: [B, num_target, d_y] -> [B]."),
+        Question("3.3", "kl_diag_gaussians", 3, "KL between diagonal Gaussians",
+                 "KL(q||p) = log(std_p/std_q) + (std_q^2 + (mu_q-mu_p)^2)/(2 std_p^2) - 1/2, "
+                 "summed over the latent dimension: [B, d_z] -> [B]."),
+        Question("3.4", "elbo", 2, "The neural-process ELBO",
+                 "ELBO = log-likelihood of the targets - KL(q(z|context, target) || "
+                 "p(z|context)), per task: [B]."),
+    ],
+}
+
+
+def question(qid: str) -> tuple[str, Question]:
+    """``(assignment name, Question)`` for a question id like "2.1"."""
+    for name, questions in ASSIGNMENTS.items():
+        for q in questions:
+            if q.qid == qid:
+                return name, q
+    known = ", ".join(q.qid for qs in ASSIGNMENTS.values() for q in qs)
+    raise KeyError(f"unknown question {qid!r}; expected one of {known}")
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(g, *shape, requires_grad=False):
+    t = torch.randn(*shape, generator=g, dtype=torch.float64)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _maml_task(seed: int, dim: int, n_support: int, n_query: int, grad: bool):
+    g = _gen(seed)
+    w = _randn(g, dim, 1, requires_grad=grad)
+    b = _randn(g, 1, requires_grad=grad)
+    support_x, query_x = _randn(g, n_support, dim), _randn(g, n_query, dim)
+    true_w = _randn(g, dim, 1)
+    support_y = support_x @ true_w + 0.1 * _randn(g, n_support, 1)
+    query_y = query_x @ true_w + 0.1 * _randn(g, n_query, 1)
+    return [w, b], support_x, support_y, query_x, query_y
+
+
+def _episode(seed: int, num_ways: int, num_shots: int, num_queries: int, dim: int,
+             shuffle: bool):
+    g = _gen(seed)
+    support_y = torch.arange(num_ways).repeat_interleave(num_shots)
+    if shuffle:
+        support_y = support_y[torch.randperm(len(support_y), generator=g)]
+    centers = 2.0 * _randn(g, num_ways, dim)
+    support_emb = centers[support_y] + _randn(g, len(support_y), dim)
+    query_y = torch.arange(num_ways).repeat_interleave(num_queries)
+    query_emb = centers[query_y] + 1.5 * _randn(g, len(query_y), dim)
+    return support_emb, support_y, query_emb, query_y
+
+
+def _positive(g, *shape):
+    return torch.nn.functional.softplus(_randn(g, *shape)) + 0.05
+
+
+def _np_case(seed: int, batch: int, num_target: int, d_y: int, d_z: int):
+    g = _gen(seed)
+    target_y, mean = _randn(g, batch, num_target, d_y), _randn(g, batch, num_target, d_y)
+    std = _positive(g, batch, num_target, d_y)
+    mu_q, std_q = _randn(g, batch, d_z), _positive(g, batch, d_z)
+    mu_p, std_p = _randn(g, batch, d_z), _positive(g, batch, d_z)
+    return target_y, mean, std, mu_q, std_q, mu_p, std_p
+
+
+def _maml_update_args(seed, inner_lr=0.1):
+    params, *_ = _maml_task(seed, 3, 4, 4, grad=False)
+    g = _gen(seed + 1)
+    return [params, [_randn(g, *p.shape) for p in params], inner_lr]
+
+
+def _maml_grad_args(seed, dim, n_support, n_query, inner_lr):
+    params, sx, sy, qx, qy = _maml_task(seed, dim, n_support, n_query, grad=True)
+    return [params, sx, sy, qx, qy, inner_lr]
+
+
+def _proto_args(seed, ways, shots, queries, dim, shuffle, which):
+    support_emb, support_y, query_emb, query_y = _episode(seed, ways, shots, queries, dim, shuffle)
+    if which == "prototypes":
+        return [support_emb, support_y, ways]
+    prototypes = torch.stack([support_emb[support_y == k].mean(0) for k in range(ways)])
+    if which == "logits":
+        return [query_emb, prototypes]
+    return [query_emb, query_y, prototypes]
+
+
+def _np_args(seed, which):
+    target_y, mean, std, mu_q, std_q, mu_p, std_p = _np_case(seed, 2, 5, 1, 3)
+    if which == "aggregate":
+        return [_randn(_gen(seed), 2, 6, 4)]
+    if which == "loglik":
+        return [target_y, mean, std]
+    if which == "kl":
+        return [mu_q, std_q, mu_p, std_p]
+    return [target_y, mean, std, mu_q, std_q, mu_p, std_p]
+
+
+VISIBLE: dict[str, list[VisibleCase]] = {
+    "1.1": [VisibleCase("two tensors, inner_lr=0.1", lambda: _maml_update_args(11)),
+            VisibleCase("two tensors, inner_lr=0.5", lambda: _maml_update_args(14, 0.5))],
+    "1.2": [VisibleCase("2-d inputs, 5 support / 5 query points",
+                        lambda: _maml_grad_args(12, 2, 5, 5, 0.1)),
+            VisibleCase("3-d inputs, inner_lr=0.3", lambda: _maml_grad_args(13, 3, 4, 6, 0.3))],
+    "1.3": [VisibleCase("2-d inputs, 5 support / 5 query points",
+                        lambda: _maml_grad_args(12, 2, 5, 5, 0.1)),
+            VisibleCase("3-d inputs, inner_lr=0.3", lambda: _maml_grad_args(13, 3, 4, 6, 0.3))],
+    "2.1": [VisibleCase("3-way 2-shot, sorted labels",
+                        lambda: _proto_args(21, 3, 2, 2, 4, False, "prototypes")),
+            VisibleCase("2-way 3-shot, sorted labels",
+                        lambda: _proto_args(22, 2, 3, 2, 5, False, "prototypes"))],
+    "2.2": [VisibleCase("3-way, 6 queries", lambda: _proto_args(23, 3, 2, 2, 4, False, "logits")),
+            VisibleCase("5-way, 5 queries", lambda: _proto_args(24, 5, 1, 1, 8, False, "logits"))],
+    "2.3": [VisibleCase("3-way, 6 queries", lambda: _proto_args(25, 3, 2, 2, 4, False, "loss")),
+            VisibleCase("4-way, 12 queries", lambda: _proto_args(26, 4, 2, 3, 6, False, "loss"))],
+    "3.1": [VisibleCase("2 tasks, 6 context points", lambda: _np_args(31, "aggregate"))],
+    "3.2": [VisibleCase("2 tasks, 5 targets", lambda: _np_args(32, "loglik"))],
+    "3.3": [VisibleCase("2 tasks, 3 latent dims", lambda: _np_args(33, "kl")),
+            VisibleCase("2 tasks, other seed", lambda: _np_args(34, "kl"))],
+    "3.4": [VisibleCase("2 tasks", lambda: _np_args(35, "elbo"))],
+}
+
+
+def visible_cases(qid: str) -> list[VisibleCase]:
+    """The visible tests of question ``qid`` (shown in feedback and self-checks)."""
+    question(qid)
+    return VISIBLE.get(qid, [])
+
+
+@lru_cache(maxsize=1)
+def visible_expected() -> dict:
+    """``{qid: [encoded expected output per visible case]}`` from ``visible_expected.json``."""
+    return json.loads(VISIBLE_EXPECTED_PATH.read_text(encoding="utf-8"))
