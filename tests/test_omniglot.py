@@ -435,3 +435,52 @@ def test_real_small_background_zips(small):
     assert 0.02 < float(dense.mean()) < 0.3
     assert float(dense[..., 0, :].mean()) < 0.02
     assert float(dense.max()) == 1.0 and float(dense.min()) == 0.0
+
+
+def test_resume_edge_cases(tmp_path, bg_zip):
+    payload = bg_zip.read_bytes()
+    sha = _sha(bg_zip)
+    dest = tmp_path / "dl" / "x.zip"
+    dest.parent.mkdir()
+    # A complete .part (e.g. killed before the rename): the server answers 416, we verify it.
+    part_path(dest).write_bytes(payload)
+
+    def range_not_satisfiable(request, timeout=None):
+        assert _range_start(request) == len(payload)
+        raise urllib.error.HTTPError(request.full_url, 416, "Range Not Satisfiable", {}, None)
+
+    download_file("https://example.invalid/x.zip", dest, sha, opener=range_not_satisfiable, progress=False)
+    assert dest.read_bytes() == payload and not part_path(dest).exists()
+    # A 206 for a range we did not ask for is not appended: the download restarts from 0.
+    dest.unlink()
+    part_path(dest).write_bytes(payload[:50])
+    starts = []
+
+    def wrong_range(request, timeout=None):
+        starts.append(_range_start(request))
+        if starts[-1]:
+            return FakeResponse(payload, status=206, start=10)  # bytes 10-..., not 50-...
+        return FakeResponse(payload)
+
+    download_file("https://example.invalid/x.zip", dest, sha, opener=wrong_range, progress=False)
+    assert starts == [50, 0] and dest.read_bytes() == payload and not part_path(dest).exists()
+    # A .part larger than the known size is stale: dropped, downloaded from scratch.
+    dest.unlink()
+    part_path(dest).write_bytes(payload + b"junk")
+    seen = []
+
+    def full(request, timeout=None):
+        seen.append(_range_start(request))
+        return FakeResponse(payload)
+
+    download_file("https://example.invalid/x.zip", dest, sha, size=len(payload), opener=full, progress=False)
+    assert seen == [0] and dest.read_bytes() == payload
+
+
+def test_root_with_extracted_folder(cache, tmp_path):
+    root = tmp_path / "root"
+    make_omniglot(root, as_zip=False)
+    data = Omniglot(root=root, progress=False)
+    assert data.source == root / "images_background"
+    assert data.num_classes == sum(BACKGROUND.values())
+    assert data.cache_path.parent == cache / "data" / "omniglot" / "cache"

@@ -135,12 +135,18 @@ def download_file(
     with contextlib.closing(response) if hasattr(response, "close") else contextlib.nullcontext(response):
         status = _status(response)
         mode = "wb"
-        if offset and status == 206:
+        if status == 206:
             match = _CONTENT_RANGE.match(_header(response, "Content-Range") or "")
-            if match and int(match.group(1)) == offset:
-                mode = "ab"  # the server resumes where we stopped
-            else:
-                offset = 0  # a range we did not ask for: restart
+            if not (offset and match and int(match.group(1)) == offset):
+                # a part we did not ask for: drop what we have and ask for everything
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
+                if not offset:
+                    raise DownloadError(f"could not download {url}: the server sent a partial "
+                                        f"response to a request for the whole file")
+                return download_file(url, dest, sha256, size=size, opener=opener,
+                                     timeout=timeout, progress=progress)
+            mode = "ab"  # the server resumes where we stopped
         else:
             offset = 0  # 200: the server sends everything, restart
         length = _header(response, "Content-Length")

@@ -45,7 +45,7 @@ from torch import Tensor
 
 from ..atomic import atomic_writer, sha256_file
 from ..paths import data_dir
-from .download import ChecksumError, DownloadError, download_file
+from .download import ChecksumError, DownloadError, download_file, verify_file
 
 __all__ = [
     "Omniglot",
@@ -158,7 +158,7 @@ def fetch_omniglot(name: str = "images_background", root: str | os.PathLike | No
     zip_path = root / info.filename
     if zip_path.exists():
         try:
-            download_file(info.url, zip_path, info.sha256)  # only verifies an existing file
+            verify_file(zip_path, info.sha256)
         except ChecksumError as exc:
             raise ChecksumError(
                 f"{zip_path} is not the official {info.filename}: expected sha256 "
