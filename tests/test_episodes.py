@@ -178,3 +178,18 @@ def test_torch_indexing_path_matches_numpy_path():
     for a, b in ((fast.sample(), plain.sample()), (fast.sample_batch(3), plain.sample_batch(3))):
         for name in ("support_x", "support_y", "query_x", "query_y"):
             assert torch.equal(getattr(a, name), getattr(b, name))
+
+
+def test_data_package_exports_glyphs_lazily(monkeypatch):
+    import sys
+    import types
+
+    import metalearn_lite.data as data
+
+    fake = types.ModuleType("metalearn_lite.data.glyphs")
+    fake.Glyphs, fake.generate_glyphs, fake.plot_contact_sheet = object(), object(), object()
+    monkeypatch.setitem(sys.modules, "metalearn_lite.data.glyphs", fake)
+    assert data.Glyphs is fake.Glyphs and data.plot_contact_sheet is fake.plot_contact_sheet
+    assert data.EpisodeSampler is EpisodeSampler and "Omniglot" in dir(data)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        data.Nope
