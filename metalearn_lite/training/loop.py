@@ -50,8 +50,9 @@ def meta_train(step_fn: StepFn, optimiser: torch.optim.Optimizer, num_steps: int
     for step in bar:
         out = step_fn(step)
         loss, metrics = (out if isinstance(out, tuple) else (out, {}))
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"outer loss became {float(loss)} at step {step}; lower the learning rates")
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"outer loss became {loss_value} at step {step}; lower the learning rates")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip is not None:
@@ -59,8 +60,8 @@ def meta_train(step_fn: StepFn, optimiser: torch.optim.Optimizer, num_steps: int
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimiser.step()
         if (step - start) % log_every == 0 or step == start + num_steps - 1:
-            history.log(step, loss=float(loss), **{k: float(v) for k, v in metrics.items()})
-            bar.set_postfix(loss=f"{float(loss):.3f}", **{k: f"{float(v):.3f}" for k, v in metrics.items()})
+            history.log(step, loss=loss_value, **{k: float(v) for k, v in metrics.items()})
+            bar.set_postfix(loss=f"{loss_value:.3f}", **{k: f"{float(v):.3f}" for k, v in metrics.items()})
         if callback is not None and ((callback_every and (step - start + 1) % callback_every == 0)
                                      or step == start + num_steps - 1):
             callback(step, history)
