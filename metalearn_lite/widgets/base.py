@@ -1,0 +1,67 @@
+"""What every course widget shares: a plot drawn into an ``ipywidgets.Image``, and a
+static figure for front ends without widgets.
+
+Why an ``Image`` widget and not an ``Output`` widget: prints inside ``Output`` widgets are
+not routed by nbval's kernel client (cells fail with "Unexpected output fields"), and a
+PNG value is easy for a browser test to watch change.
+
+Static fallback: ``CourseWidget._repr_mimebundle_`` adds an ``image/png`` of the current
+state next to the widget view. JupyterLab shows the live widget; a notebook rendered to
+HTML (nbconvert, Jupyter Book) without widget state shows the picture.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import ipywidgets as widgets
+import matplotlib
+
+matplotlib.use(matplotlib.get_backend())  # keep the notebook's backend; never force one here
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["CourseWidget", "figure_to_png"]
+
+
+def figure_to_png(fig: Figure, dpi: int = 90) -> bytes:
+    """PNG bytes of a figure (closed afterwards so nothing leaks into the notebook)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+class CourseWidget(widgets.VBox):
+    """A ``VBox`` of controls plus a plot, with a static PNG fallback.
+
+    Subclasses implement ``draw(self) -> Figure`` (a new figure for the current state)
+    and call ``self.refresh()`` whenever a control changes. ``self.plot`` is the
+    ``ipywidgets.Image`` that shows the latest figure; ``self.last_state`` can hold the
+    numbers behind it (tests and notebooks assert on it).
+    """
+
+    def __init__(self, controls: list[widgets.Widget], **kwargs):
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+        self.last_state: dict = {}
+        super().__init__(children=[*controls, self.plot], **kwargs)
+
+    def draw(self) -> Figure:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def refresh(self, *_) -> None:
+        """Redraw the plot for the current control values."""
+        self.plot.value = figure_to_png(self.draw())
+
+    def static_figure(self) -> Figure:
+        """A figure of the current state (what a static rendering shows)."""
+        return self.draw()
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        if isinstance(bundle, tuple):
+            bundle = bundle[0]
+        bundle = dict(bundle)
+        png = self.plot.value if self.plot.value else figure_to_png(self.static_figure())
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+        return bundle
