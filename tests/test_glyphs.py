@@ -1,0 +1,280 @@
+"""Glyphs: the offline Omniglot-shaped data set drawn from matplotlib's fonts.
+
+Fast: generation runs on a handful of characters; the full set is timed in
+``bench/glyphs_generate.py``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from metalearn_lite.data import glyph_alphabets as catalogue
+from metalearn_lite.data import glyph_render as render
+from metalearn_lite.data import glyphs as glyphs_module
+from metalearn_lite.data.glyphs import (
+    GLYPHS_VERSION, Glyphs, GlyphsNotFoundError, generate_glyphs, glyphs_path, load_glyphs,
+    plot_contact_sheet, save_glyphs,
+)
+
+# Background and evaluation alphabets, letters and symbols; Greek small alpha is distinct
+# from Latin "a" once drawn, unlike capital Alpha.
+SUBSET = [
+    "Latin/U+0041", "Latin/U+0062", "Greek/U+03B1", "Cyrillic/U+0416",
+    "Armenian/U+0531", "Arrows/U+2190", "Braille/U+28FF", "Dingbats/U+2708",
+]
+BACKGROUND_IN_SUBSET = ["Latin", "Greek", "Cyrillic", "Braille", "Arrows"]  # catalogue order
+
+
+@pytest.fixture(scope="module")
+def subset() -> dict[str, np.ndarray]:
+    return generate_glyphs(seed=0, characters=SUBSET, workers=1, progress=False)
+
+
+@pytest.fixture
+def cached_subset(subset, tmp_cache):
+    """The subset saved where ``Glyphs(seed=0)`` looks for it."""
+    save_glyphs(subset, glyphs_path(seed=0))
+    return subset
+
+
+# ----------------------------------------------------------------------------- fonts
+
+def test_placeholder_and_tex_fonts_are_excluded():
+    fonts = render.usable_fonts()
+    assert "DejaVuSans.ttf" == fonts[0]  # the canonical font for duplicate detection
+    assert len(fonts) >= 12
+    for name in fonts:
+        assert not name.startswith(("LastResort", "cm", "STIXSiz", "STIXNonUni")), name
+    on_disk = {p.name for p in render.font_dir().glob("*.ttf")}
+    for name in ("LastResortHE-Regular.ttf", "cmr10.ttf", "STIXSizOneSymReg.ttf", "STIXNonUni.ttf"):
+        assert render.is_excluded_font(name)
+        assert name not in fonts
+        if name == "LastResortHE-Regular.ttf" and name in on_disk:
+            # the reason: it claims (almost) every code point
+            assert len(render._font(name).get_charmap()) > 100_000
+    assert not render.is_excluded_font("DejaVuSerif-Bold.ttf")
+
+
+def test_drawers_use_only_usable_fonts(subset):
+    assert list(subset["fonts"]) == list(render.usable_fonts())
+    assert subset["drawer_fonts"].max() < len(subset["fonts"])
+    # several variants per character: the drawers differ in handwriting, not only in jitter
+    assert all(len(np.unique(row)) >= 3 for row in subset["drawer_fonts"][:2])
+
+
+# ----------------------------------------------------------------------------- generation
+
+def test_shapes_dtype_and_names(subset):
+    c = len(SUBSET)
+    assert subset["images"].shape == (c, 20, 28, 28) and subset["images"].dtype == np.uint8
+    assert subset["drawer_fonts"].shape == (c, 20)
+    assert sorted(subset["characters"]) == sorted(SUBSET)
+    assert str(subset["version"]) == GLYPHS_VERSION
+    alphabets = list(subset["alphabets"])
+    for name, a, cp in zip(subset["characters"], subset["alphabet_index"], subset["code_points"]):
+        assert catalogue.parse_character_name(str(name)) == (alphabets[a], int(cp))
+    kinds = dict(zip(alphabets, subset["alphabet_kinds"]))
+    assert kinds["Latin"] == "letters" and kinds["Arrows"] == "symbols"
+
+
+def test_ink_is_one_on_a_zero_background(subset):
+    images = subset["images"].astype(np.float32) / 255
+    assert images.min() == 0.0 and images.max() == 1.0
+    per_image_max = images.reshape(-1, 28 * 28).max(axis=1)
+    assert (per_image_max == 1.0).all(), "every drawing has fully inked pixels"
+    ink = (images > 0.5).mean(axis=(2, 3))
+    assert ink.min() > 0.02 and ink.max() < 0.45, "ink is the minority: strokes on blank paper"
+    border = np.concatenate([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], -1)
+    assert border.mean() < 0.02
+
+
+def test_drawers_differ_but_stay_recognisable(subset):
+    images = subset["images"].astype(np.float32) / 255
+    flat = images.reshape(len(images), 20, -1)
+    # no two drawers of a character are the same picture
+    for c in range(len(images)):
+        diffs = np.abs(flat[c, :, None] - flat[c, None, :]).mean(-1)
+        assert diffs[~np.eye(20, dtype=bool)].min() > 0.005
+    # ...yet a drawing is nearer (on average) to its own character's mean than to others'
+    blurred = torch.nn.functional.avg_pool2d(torch.from_numpy(images).reshape(-1, 1, 28, 28), 5, 1, 2)
+    blurred = blurred.reshape(len(images), 20, -1)
+    means = blurred.mean(1)
+    dist = torch.cdist(blurred.reshape(-1, 28 * 28), means)          # [C*20, C]
+    labels = torch.arange(len(images)).repeat_interleave(20)
+    accuracy = (dist.argmin(1) == labels).float().mean().item()
+    assert accuracy > 0.8, accuracy
+
+
+def test_same_seed_same_bits_other_seed_other_images(subset):
+    again = generate_glyphs(seed=0, characters=SUBSET[:3], workers=1, progress=False)
+    n = 3
+    order = [list(subset["characters"]).index(name) for name in again["characters"]]
+    assert np.array_equal(again["images"], subset["images"][order][:n])
+    assert np.array_equal(again["drawer_fonts"], subset["drawer_fonts"][order][:n])
+    other = generate_glyphs(seed=1, characters=SUBSET[:3], workers=1, progress=False)
+    assert not np.array_equal(other["images"], again["images"])
+
+
+def test_worker_processes_give_the_same_bits(subset):
+    parallel = generate_glyphs(seed=0, characters=SUBSET, workers=2, progress=False)
+    assert np.array_equal(parallel["images"], subset["images"])
+
+
+def test_bad_character_names_are_rejected():
+    with pytest.raises(ValueError, match="Greek/U\\+03B1"):
+        generate_glyphs(characters=["alpha"], progress=False)
+    with pytest.raises(KeyError, match="unknown alphabet"):
+        generate_glyphs(characters=["Klingon/U+0041"], progress=False)
+
+
+# ----------------------------------------------------------------------------- selection
+
+def test_selection_has_no_near_duplicates_and_drops_cross_script_twins():
+    alphabets = tuple(catalogue.alphabet_by_name(n) for n in ("Latin", "Greek", "Cyrillic"))
+    chosen = catalogue.select_characters(alphabets)
+    # recompute the renders independently of the selection's own bookkeeping
+    renders = np.stack([render.canonical_render(catalogue.canonical_points(cp)) for cp in chosen.code_points])
+    iou = catalogue.iou_matrix(renders, renders)
+    np.fill_diagonal(iou, 0)
+    assert iou.max() < catalogue.DUPLICATE_IOU
+    assert 0x41 in chosen.code_points                        # Latin A kept...
+    assert 0x391 not in chosen.code_points                   # ...Greek Alpha and
+    assert 0x410 not in chosen.code_points                   # Cyrillic A are the same letter
+    counts = np.bincount(chosen.alphabet_index)
+    assert counts.max() <= catalogue.MAX_PER_ALPHABET and counts.min() >= catalogue.MIN_PER_ALPHABET
+    assert renders.sum(axis=(1, 2)).min() >= 12, "no blank renders"
+
+
+def test_iou_matrix_matches_the_definition():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((4, 28, 28)) > 0.7, rng.random((3, 28, 28)) > 0.6
+    expected = np.array([[(x & y).sum() / (x | y).sum() for y in b] for x in a])
+    assert np.allclose(catalogue.iou_matrix(a, b), expected)
+
+
+def test_split_is_disjoint_complete_and_pinned():
+    background, evaluation = catalogue.BACKGROUND_ALPHABETS, catalogue.EVALUATION_ALPHABETS
+    names = [a.name for a in catalogue.ALPHABETS]
+    assert len(set(names)) == len(names)
+    assert not set(background) & set(evaluation)
+    assert set(background) | set(evaluation) == set(names)
+    assert len(set(background)) == len(background) and len(set(evaluation)) == len(evaluation)
+    assert {catalogue.alphabet_by_name(n).kind for n in evaluation} == {"letters", "symbols"}
+    # Changing the split changes every published number: do it on purpose, with a new version.
+    digest = hashlib.sha256(("|".join(background) + "#" + "|".join(evaluation)).encode()).hexdigest()
+    assert digest == "07f01a3c3bf9d494b2a850c598f718c19d5941ef96b32f729d570d5b03b6a9cb"
+
+
+# ----------------------------------------------------------------------------- cache and data set
+
+def test_cache_round_trip_and_dataset(cached_subset):
+    path = glyphs_path(seed=0)
+    assert path.name == f"{GLYPHS_VERSION}-seed0.npz" and path.parent.parent == (
+        __import__("metalearn_lite.paths").paths.cache_dir())
+    loaded = load_glyphs(path)
+    for key, value in cached_subset.items():
+        assert np.array_equal(loaded[key], value), key
+
+    train = Glyphs(background=True, generate=False, progress=False)
+    test = Glyphs(background=False, generate=False, progress=False)
+    assert train.alphabets == BACKGROUND_IN_SUBSET
+    assert set(test.alphabets) == {"Armenian", "Dingbats"}
+    assert not set(train.characters) & set(test.characters)
+    assert sorted(train.characters + test.characters) == sorted(SUBSET)
+    assert len(train) == 20 * len(train.characters) == len(train.targets)
+
+    dense = train.class_images()
+    assert dense.shape == (len(train.characters), 20, 1, 28, 28) and dense.dtype == torch.float32
+    names = list(cached_subset["characters"])
+    for c, name in enumerate(train.characters):
+        expected = torch.from_numpy(cached_subset["images"][names.index(name)]).float() / 255
+        assert torch.equal(dense[c, :, 0], expected)
+    image, target = train[47]
+    assert image.shape == (1, 28, 28) and image.dtype == torch.float32
+    assert target == train.targets[47] == 47 // 20 and isinstance(target, int)
+    assert torch.equal(image, dense[2, 7])
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    with pytest.raises(IndexError):
+        train[len(train)]
+
+
+def test_transforms_are_applied(cached_subset):
+    data = Glyphs(background=True, generate=False, transform=lambda x: 1 - x,
+                  target_transform=lambda y: y + 100)
+    image, target = data[0]
+    assert target == 100
+    assert torch.equal(image, 1 - data.class_images()[0, 0])
+
+
+def test_missing_cache_without_generate_says_how_to_make_it(tmp_cache):
+    with pytest.raises(GlyphsNotFoundError, match="metalearn data glyphs"):
+        Glyphs(generate=False)
+    assert not list(tmp_cache.rglob("*.npz"))
+
+
+def test_stale_version_is_not_loaded(subset, tmp_cache):
+    stale = dict(subset, version=np.array("glyphs-v0"))
+    save_glyphs(stale, glyphs_path(seed=0))
+    with pytest.raises(ValueError, match="expected 'glyphs-v1'"):
+        load_glyphs(glyphs_path(seed=0))
+    with pytest.raises(GlyphsNotFoundError, match="stale"):
+        Glyphs(generate=False)
+
+
+def test_crash_mid_write_leaves_no_loadable_file(subset, tmp_cache, monkeypatch):
+    path = glyphs_path(seed=0)
+
+    def crashing_savez(handle, **arrays):
+        handle.write(b"PK\x03\x04 half an npz")
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(glyphs_module.np, "savez_compressed", crashing_savez)
+    with pytest.raises(KeyboardInterrupt):
+        save_glyphs(subset, path)
+    assert not path.exists()
+    assert not list(path.parent.iterdir()), "the temporary file is cleaned up"
+    with pytest.raises(GlyphsNotFoundError):
+        Glyphs(generate=False)
+    monkeypatch.undo()
+    # a good file survives a later crashed rewrite
+    save_glyphs(subset, path)
+    monkeypatch.setattr(glyphs_module.np, "savez_compressed", crashing_savez)
+    with pytest.raises(KeyboardInterrupt):
+        save_glyphs(dict(subset, seed=np.array(99)), path)
+    assert int(load_glyphs(path)["seed"]) == 0
+    assert os.listdir(path.parent) == [path.name]
+
+
+def test_corrupt_file_is_reported(tmp_cache):
+    path = glyphs_path(seed=0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable Glyphs file"):
+        load_glyphs(path)
+
+
+# ----------------------------------------------------------------------------- plotting
+
+def test_contact_sheet_from_dataset_and_arrays(cached_subset):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = Glyphs(background=True, generate=False)
+    fig = plot_contact_sheet(data, num_classes=3, num_drawers=4, title="t")
+    ax = fig.axes[0]
+    sheet = ax.images[0].get_array()
+    assert sheet.shape == (3 * 30, 4 * 30)
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == data.characters[0]
+    assert ax.get_title() == "t"
+    plt.close(fig)
+    fig = plot_contact_sheet(cached_subset["images"], num_classes=100, num_drawers=100)
+    assert fig.axes[0].images[0].get_array().shape == (len(SUBSET) * 30, 20 * 30)
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"\[C, D, H, W\]"):
+        plot_contact_sheet(np.zeros((5, 28, 28)))
