@@ -305,3 +305,86 @@ def test_swesat_real_files_load():
     assert 0.4 < torch.nanmean(data.correct).item() < 0.8
     assert data.parts[:80] == ("quant",) * 80 and data.parts[80:] == ("verbal",) * 80
     assert load_swesat("verbal").correct.shape == (5000, 80)
+
+
+# --- personalisation ---------------------------------------------------------------------
+from metalearn_lite.education.personalise import (  # noqa: E402
+    MAMLStudent, PopulationBaseline, SetEncoderStudent, TwoPLPredictor, adaptive_support, evaluate,
+    random_support, sample_training_batch, split_students,
+)
+
+
+def _sim_data(num_students=600, num_items=30, seed=0):
+    sim = StudentSimulator(num_items=num_items, num_skills=1, seed=seed, mastery_gain=0.0, initial_mastery=0.0)
+    y, _, _ = sim.response_matrix(num_students)
+    return y
+
+
+def test_support_sets_are_observed_disjoint_and_nested():
+    y = _sim_data(50, 20)
+    y[0, :5] = float("nan")
+    s5, s10 = random_support(y, 5, seed=1), random_support(y, 10, seed=1)
+    assert torch.equal(s10[:, :5], s5)
+    assert not torch.isnan(y.gather(1, s10)).any()
+    sx, sy, qx, qy = sample_training_batch(y, 8, 4, 6, torch.Generator().manual_seed(0))
+    for a, b in zip(sx.tolist(), qx.tolist()):
+        assert not set(a) & set(b)
+    with pytest.raises(ValueError, match="fewer than"):
+        random_support(y, 19)
+
+
+def test_evaluate_matches_direct_computation():
+    y = _sim_data(40, 12)
+    support = random_support(y, 3, seed=0)
+    probs = torch.rand(y.shape, generator=torch.Generator().manual_seed(0))
+    scores = evaluate(lambda items, answers: probs, y, support, num_bootstrap=20)
+    query = torch.ones(y.shape, dtype=torch.bool).scatter(1, support, False)
+    assert abs(scores.auc[0] - rank_auc(probs[query], y[query])) < 1e-9
+    acc = [((probs[s][query[s]] > 0.5).float() == y[s][query[s]]).float().mean().item() for s in range(40)]
+    assert abs(scores.accuracy[0] - sum(acc) / 40) < 1e-6
+    assert scores.auc[1] > 0
+
+
+def test_2pl_personalisation_improves_with_answers_and_cat_beats_random():
+    train, test = split_students(_sim_data(900, 30), test_fraction=0.3)
+    fit = irt.fit_2pl(train, num_steps=200)
+    twopl = TwoPLPredictor(fit)
+    k0 = evaluate(twopl.predict, test, random_support(test, 0), num_bootstrap=0)
+    k10 = evaluate(twopl.predict, test, random_support(test, 10), num_bootstrap=0)
+    cat10 = evaluate(twopl.predict, test, adaptive_support(test, 10, fit), num_bootstrap=0)
+    pop10 = evaluate(PopulationBaseline(train).predict, test, random_support(test, 10), num_bootstrap=0)
+    assert k10.auc[0] > k0.auc[0] + 0.03
+    assert k10.nll[0] < pop10.nll[0]
+    assert cat10.nll[0] < k10.nll[0]
+
+
+def test_maml_student_adapts_only_the_student_vector_and_learns():
+    train, test = split_students(_sim_data(600, 30), test_fraction=0.3)
+    maml = MAMLStudent(30, dim=2, num_inner_steps=3, seed=0)
+    embedding_before = maml.model.item_embedding.detach().clone()
+    items = random_support(test, 0)
+    w = maml.adapted_students(items, test.gather(1, items))
+    assert torch.equal(w, maml.model.student.detach().expand(test.shape[0], -1))  # K = 0: no adaptation
+    history = maml.fit(train, num_steps=150, batch_size=32, max_shots=10, num_queries=10, outer_lr=0.05, progress=False)
+    assert not torch.equal(embedding_before, maml.model.item_embedding.detach())
+    assert sum(history[-10:]) < sum(history[:10])
+    sup = random_support(test, 10)
+    w10 = maml.adapted_students(sup, test.gather(1, sup))
+    # students with more correct answers get a different (adapted) vector
+    assert w10.std(0).sum() > 0
+    pop = evaluate(PopulationBaseline(train).predict, test, sup, num_bootstrap=0)
+    maml_scores = evaluate(maml.predict, test, sup, num_bootstrap=0)
+    print("maml vs population AUC", maml_scores.auc[0], pop.auc[0])
+    assert maml_scores.auc[0] > pop.auc[0] + 0.02
+
+
+def test_set_encoder_ignores_masked_pairs_and_is_permutation_invariant():
+    enc = SetEncoderStudent(10, dim=2, item_dim=4, hidden=8)
+    items = torch.tensor([[1, 2, 3]])
+    answers = torch.tensor([[1.0, 0.0, 1.0]])
+    mask = torch.tensor([[True, True, False]])
+    a = enc(items, answers, mask)
+    b = enc(torch.tensor([[1, 2, 7]]), torch.tensor([[1.0, 0.0, 0.0]]), mask)
+    assert torch.allclose(a, b)
+    c = enc(items[:, [2, 0, 1]], answers[:, [2, 0, 1]])
+    assert torch.allclose(enc(items, answers), c, atol=1e-6)
