@@ -18,13 +18,14 @@ STAMP="$VENV/.metalearn-lite-setup.sha256"
 say() { printf '[metalearn-lite] %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-# The first interpreter >= 3.10 among $PYTHON, python3.11, python3, python.
+# The first interpreter >= 3.11 among $PYTHON, python3.11, python3, python (the pins
+# in constraints.txt need 3.11+: numpy 2.4, scipy 1.17 and matplotlib 3.11 dropped 3.10).
 pick_python() {
-    local candidates=(python3.11 python3 python) c
+    local candidates=(python3.11 python3 python3.12 python3.13 python) c
     [[ -n "${PYTHON:-}" ]] && candidates=("$PYTHON")
     for c in "${candidates[@]}"; do
         if command -v "$c" >/dev/null 2>&1 \
-            && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1; then
+            && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
             echo "$c"
             return 0
         fi
@@ -57,7 +58,7 @@ ensure_env() {
 
     if [[ ! -e "$VENV" ]]; then
         local py
-        py="$(pick_python)" || die "need Python >= 3.10 (3.11 recommended): none of ${PYTHON:-python3.11 python3 python} found. Install Python 3.11, or set PYTHON=/path/to/python3.11"
+        py="$(pick_python)" || die "need Python >= 3.11 (3.11 recommended): none of ${PYTHON:-python3.11 python3 python3.12 python3.13 python} was found at 3.11 or newer. Install Python 3.11, or set PYTHON=/path/to/python3.11"
         say "creating a virtual environment in $VENV with $py ($("$py" --version 2>&1))"
         if ! "$py" -m venv "$VENV"; then
             rm -rf "$VENV"

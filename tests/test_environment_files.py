@@ -309,3 +309,28 @@ def test_bad_constraints_lines_are_rejected():
         parse_constraints("numpy>=2\n")
     with pytest.raises(ValueError, match="pinned twice"):
         parse_constraints("numpy==2.4.6\nNumPy==2.4.6\n")
+
+
+# ------------------------------------------------------------- set-up scripts use them
+SCRIPTS = [REPO / "scripts" / "_setup.sh", REPO / "scripts" / "course", REPO / "scripts" / "test", REPO / ".ci" / "run"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_setup_scripts_parse(script):
+    import shutil
+    import subprocess
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not available")
+    result = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_setup_installs_from_the_constraints_and_ci_runs_scripts_test():
+    setup = (REPO / "scripts" / "_setup.sh").read_text()
+    assert '-c constraints.txt -e ".[test]"' in setup
+    assert "bash scripts/test" in (REPO / ".ci" / "run").read_text()
+    for name in ("course", "test"):
+        assert 'source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"' in (REPO / "scripts" / name).read_text()
+        assert (REPO / "scripts" / name).stat().st_mode & 0o111, f"scripts/{name} must be executable"
