@@ -31,6 +31,7 @@ __all__ = [
 IMAGE_SIZE = 28          # output images are [IMAGE_SIZE, IMAGE_SIZE]
 CANVAS = 56              # clean renders and skeletons live on [CANVAS, CANVAS]
 _FIT = 0.80              # the glyph's longer side fills this fraction of the box
+_MIN_FILL_EM = 0.55      # glyphs smaller than this (in em) are not magnified to fill the box
 _RENDER_PT = 64          # FreeType size before fitting (pixels per em at 72 dpi)
 _DENSE_POINTS = 260      # skeletons with more points than this are drawn with a finer pen
 MIN_STROKE_POINTS = 8     # fewer skeleton points than this: the font does not draw it
@@ -123,7 +124,9 @@ def render_clean(font_name: str, code_point: int) -> np.ndarray:
     if rows.size == 0 or cols.size == 0:
         return out
     crop = raw[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    scale = _FIT * CANVAS / max(crop.shape)
+    # Fill the box, but magnify a small glyph (a dot, a two-dot Braille cell) at most as
+    # much as one _MIN_FILL_EM em tall: otherwise dots would turn into big filled discs.
+    scale = min(_FIT * CANVAS / max(crop.shape), _FIT * CANVAS / (_MIN_FILL_EM * _RENDER_PT))
     h = max(1, int(round(crop.shape[0] * scale)))
     w = max(1, int(round(crop.shape[1] * scale)))
     fitted = _resize(crop, (h, w))
