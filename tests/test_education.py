@@ -388,3 +388,32 @@ def test_set_encoder_ignores_masked_pairs_and_is_permutation_invariant():
     assert torch.allclose(a, b)
     c = enc(items[:, [2, 0, 1]], answers[:, [2, 0, 1]])
     assert torch.allclose(enc(items, answers), c, atol=1e-6)
+
+
+# --- widget ------------------------------------------------------------------------------
+def test_adaptive_practice_widget_buttons_update_state_and_picture():
+    from matplotlib.figure import Figure
+
+    from metalearn_lite.widgets.education import AdaptivePracticeWidget, AdaptiveTester, show
+
+    a = torch.tensor([1.0, 2.0, 1.5, 0.7, 1.2])
+    b = torch.tensor([0.0, 0.5, -1.0, 1.0, -0.3])
+    tester = AdaptiveTester(a, b, parts=["q", "q", "v", "v", "v"])
+    w = AdaptivePracticeWidget(tester)
+    first = w.last_state["next_item"]
+    assert first == int(irt.fisher_information(a, b, torch.tensor(0.0)).argmax())
+    png0 = w.plot.value
+    w.buttons["correct"].click()
+    up = w.last_state["ability"]
+    assert up > 0.2 and w.last_state["answers"] == [1.0] and w.plot.value != png0
+    assert w.last_state["mastery"]["all items"] > 0.5
+    w.buttons["wrong"].click()
+    assert w.last_state["ability"] < up
+    assert w.last_state["next_item"] not in tester.items
+    for _ in range(3):
+        w.buttons["wrong"].click()
+    assert w.last_state["next_item"] == -1 and w.buttons["correct"].disabled
+    w.buttons["reset"].click()
+    assert w.last_state["answers"] == [] and w.last_state["next_item"] == first
+    assert "image/png" in w._repr_mimebundle_()
+    assert isinstance(show(tester), Figure)  # no IPython shell here: the static figure
