@@ -119,3 +119,10 @@ def test_call_answer():
         call_answer("f", broken, 1)
     with pytest.raises(CheckFailed, match="expected a function, got int"):
         call_answer("f", 3)
+
+
+def test_quiet_checks_print_nothing_but_still_fail(capsys):
+    assert expect_close("q", 1.0, 1.0, quiet=True) is True
+    assert capsys.readouterr().out == ""
+    with pytest.raises(CheckFailed):
+        expect_equal("q", 2, 1, quiet=True)

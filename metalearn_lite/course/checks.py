@@ -24,13 +24,14 @@ API
     Calls the student's function; ``NOT_ANSWERED`` when it raises
     ``NotImplementedError`` or returns a placeholder; any other exception becomes a
     ``CheckFailed`` naming the exception.
-``expect_close(name, got, expected, atol=1e-6, rtol=0.0, hint="", note="") -> bool``
+``expect_close(name, got, expected, atol=1e-6, rtol=0.0, hint="", note="", quiet=False) -> bool``
     Strict on kind and shape, tolerant on values: a ``torch.Tensor`` answer must be a
     tensor of the same shape (and a floating dtype when the expected one is floating,
     integer/bool when it is not), a ``numpy.ndarray`` an array, a number a real number (a
     0-d tensor is refused with "use .item()"); tuples/lists/dicts are compared item by
-    item (``name[0]``, ``name['mean']``). NaNs fail.
-``expect_equal(name, got, expected, hint="", note="") -> bool``
+    item (``name[0]``, ``name['mean']``). NaNs fail. ``quiet=True``: no ``✓`` line (for
+    the parts of a check that reports once at the end).
+``expect_equal(name, got, expected, hint="", note="", quiet=False) -> bool``
     ``expect_close`` with zero tolerance (for labels, indices, counts).
 
 Example (a chapter's ``checks_<chapter>.py``)::
@@ -207,20 +208,22 @@ def _fmt(x: float) -> str:
 
 
 def expect_close(name: str, got: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0,
-                 hint: str = "", note: str = "") -> bool:
+                 hint: str = "", note: str = "", quiet: bool = False) -> bool:
     """Compare an answer with the reference; see the module docstring for the rules.
 
     ``got``/``expected``: tensors (same shape, e.g. ``[N*K, 1]``), numpy arrays, numbers,
     or tuples/lists/dicts of those. Returns ``True`` (prints ``✓ name``) on a match,
     ``False`` (prints "not answered yet") for a placeholder, raises ``CheckFailed``
     otherwise. Values match when ``|got - expected| <= atol + rtol * |expected|``.
+    ``quiet=True`` skips the ``✓`` line (for the parts of a check that reports once at the end).
     """
     if is_unanswered(got):
         return not_answered(name)
     _compare(name, got, expected, atol, rtol, hint)
-    return report(name, True, note=note)
+    return True if quiet else report(name, True, note=note)
 
 
-def expect_equal(name: str, got: Any, expected: Any, hint: str = "", note: str = "") -> bool:
+def expect_equal(name: str, got: Any, expected: Any, hint: str = "", note: str = "",
+                 quiet: bool = False) -> bool:
     """``expect_close`` with zero tolerance (labels, indices, counts)."""
-    return expect_close(name, got, expected, atol=0.0, rtol=0.0, hint=hint, note=note)
+    return expect_close(name, got, expected, atol=0.0, rtol=0.0, hint=hint, note=note, quiet=quiet)
