@@ -25,8 +25,9 @@ from metalearn_lite.data.glyphs import (
 SUBSET = [
     "Latin/U+0041", "Latin/U+0062", "Greek/U+03B1", "Cyrillic/U+0416",
     "Armenian/U+0531", "Arrows/U+2190", "Braille/U+28FF", "Dingbats/U+2708",
+    "Misc_Symbols_Arrows/U+2B09",  # DejaVu Sans Mono draws this arrow as a small chevron
 ]
-BACKGROUND_IN_SUBSET = ["Latin", "Greek", "Cyrillic", "Braille", "Arrows"]  # catalogue order
+BACKGROUND_IN_SUBSET = ["Latin", "Greek", "Cyrillic", "Braille", "Arrows", "Misc_Symbols_Arrows"]  # catalogue order
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,21 @@ def test_drawers_use_only_usable_fonts(subset):
     assert subset["drawer_fonts"].max() < len(subset["fonts"])
     # several variants per character: the drawers differ in handwriting, not only in jitter
     assert all(len(np.unique(row)) >= 3 for row in subset["drawer_fonts"][:2])
+
+
+def test_drawers_only_use_fonts_that_draw_the_same_shape(subset):
+    fonts = list(subset["fonts"])
+    dropped_somewhere = False
+    for cp, used in zip(subset["code_points"], subset["drawer_fonts"]):
+        drawing = [f for f in fonts if int(cp) in render.font_charmap(f)]
+        reference = render.thick_render(catalogue.canonical_points(int(cp)))
+        for font in drawing:
+            this = render.thick_render(render.stroke_points(render.render_clean(font, int(cp))))
+            iou = (this & reference).sum() / max((this | reference).sum(), 1)
+            if fonts.index(font) in used:
+                assert iou >= glyphs_module.STYLE_IOU_MIN, (hex(cp), font, iou)
+            dropped_somewhere |= iou < glyphs_module.STYLE_IOU_MIN
+    assert dropped_somewhere, "the subset should exercise the style check (U+2B09 in Mono)"
 
 
 # ----------------------------------------------------------------------------- generation

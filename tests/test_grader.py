@@ -258,3 +258,44 @@ def test_selfcheck_never_loads_hidden_tests():
     assert out.stdout.strip() == "[]"
     text = (REPO / "metalearn_lite" / "grading" / "selfcheck.py").read_text()
     assert "hidden_tests" not in text and "assignments" not in text
+
+
+# ------------------------------------------------------------------- sandbox details
+def test_result_lines_need_the_nonce_and_finite_numbers():
+    from metalearn_lite.grading.sandbox import _parse_lines
+
+    raw = b"\n".join([
+        b'{"nonce": "abc", "case": "1.1/v0", "output": {"kind": "number", "value": 1}}',
+        b'{"nonce": "xyz", "case": "1.1/v1", "output": {"kind": "number", "value": 1}}',
+        b'{"nonce": "abc", "case": "1.1/v2", "output": {"kind": "number", "value": NaN}}',
+        b'{"nonce": "abc", "case": "1.1/v3"',
+        b'["nonce", "abc"]',
+        b"\xff\xfe garbage",
+    ])
+    assert [r["case"] for r in _parse_lines(raw, "abc")] == ["1.1/v0"]
+
+
+def test_sandbox_without_namespaces_still_runs_and_says_so():
+    from metalearn_lite.grading.sandbox import run_submission
+
+    run = run_submission("import os\nprint('hello from', os.getpid())\n", [],
+                         Limits(timeout=30), namespaces=False)
+    assert run.returncode == 0 and "hello from" in run.stdout_tail
+    assert run.protections["network_namespace"] is False
+    assert run.protections["mount_namespace"] is False
+    assert run.protections["limits"]["RLIMIT_FSIZE"] == 16 << 20
+    assert [r.get("event") for r in run.records] == ["loaded", "done"]
+
+
+def test_private_hidden_tests_folder(tmp_path):
+    shipped = REPO / "metalearn_lite" / "grading" / "assignments" / "np" / "hidden_tests.py"
+    (tmp_path / "np").mkdir()
+    text = shipped.read_text().replace("(301, 1, 3, 2, 4)", "(999, 2, 2, 2, 2)")
+    (tmp_path / "np" / "hidden_tests.py").write_text(text)
+    private = load_assignment("np", str(tmp_path))
+    public = load_assignment("np")
+    assert [c.id for c in private.cases] == [c.id for c in public.cases]
+    differs = [c.id for c, d in zip(private.cases, public.cases) if c.args != d.args]
+    assert differs == ["3.1/h0", "3.2/h0", "3.3/h0", "3.4/h0"]
+    with pytest.raises(FileNotFoundError, match="hidden_tests.py"):
+        load_assignment("maml", str(tmp_path))

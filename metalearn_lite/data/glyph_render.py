@@ -25,7 +25,7 @@ import numpy as np
 
 __all__ = [
     "CANVAS", "IMAGE_SIZE", "MIN_STROKE_POINTS", "font_dir", "usable_fonts", "is_excluded_font", "font_charmap",
-    "render_clean", "stroke_points", "draw_drawers", "canonical_render",
+    "render_clean", "stroke_points", "draw_drawers", "canonical_render", "thick_render",
 ]
 
 IMAGE_SIZE = 28          # output images are [IMAGE_SIZE, IMAGE_SIZE]
@@ -243,4 +243,11 @@ def canonical_render(points: np.ndarray) -> np.ndarray:
     points: ``[N, 2]`` from :func:`stroke_points`. Returns bool ``[IMAGE_SIZE, IMAGE_SIZE]``.
     """
     radius = np.full(len(points), 1.2, np.float32)
+    return (_splat(points, radius) >= 0.5).reshape(IMAGE_SIZE, IMAGE_SIZE)
+
+
+def thick_render(points: np.ndarray) -> np.ndarray:
+    """Binarised render with a wide pen (radius 2.5 px), to compare two fonts' versions
+    of a character with some tolerance. points ``[N, 2]`` -> bool ``[IMAGE_SIZE, IMAGE_SIZE]``."""
+    radius = np.full(len(points), 2.5, np.float32)
     return (_splat(points, radius) >= 0.5).reshape(IMAGE_SIZE, IMAGE_SIZE)

@@ -40,6 +40,7 @@ __all__ = [
 
 GLYPHS_VERSION = "glyphs-v1"   # bump when the generator's output changes; old caches regenerate
 NUM_DRAWERS = 20
+STYLE_IOU_MIN = 0.35           # a font variant must draw the character like the reference font
 
 
 class GlyphsNotFoundError(FileNotFoundError):
@@ -51,32 +52,46 @@ class GlyphsNotFoundError(FileNotFoundError):
 def _draw_character(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Draw one character ``num_drawers`` times. job = (code_point, seed, num_drawers).
 
-    Returns (images uint8 ``[D, 28, 28]``, font index into ``usable_fonts()`` ``[D]``).
-    The RNG depends only on (seed, code point), so the result does not depend on which
-    other characters are generated, in which order, or by which worker.
+    Each drawer picks a font variant at random among those that draw the character in
+    the same shape as the reference font (the first usable one, DejaVu Sans when it can):
+    a font that maps the code point but draws nothing, or draws something else (IoU of
+    thick renders < ``STYLE_IOU_MIN``, e.g. a monospace arrow squeezed to a chevron), is
+    dropped. Returns (images uint8 ``[D, 28, 28]``, font index into ``usable_fonts()``
+    ``[D]``). The RNG depends only on (seed, code point), so the result does not depend on
+    which other characters are generated, in which order, or by which worker.
     """
     code_point, seed, num_drawers = job
     rng = np.random.default_rng([seed, code_point])
     fonts = render.usable_fonts()
     available = [i for i, f in enumerate(fonts) if code_point in render.font_charmap(f)]
-    if not available:
-        raise ValueError(f"no usable font draws U+{code_point:04X}")
     strokes: dict[int, np.ndarray] = {}
+
+    def drawable(font: int) -> bool:
+        if font not in strokes:
+            strokes[font] = render.stroke_points(render.render_clean(fonts[font], code_point))
+        return len(strokes[font]) >= render.MIN_STROKE_POINTS
+
+    reference = next((font for font in available if drawable(font)), None)
+    if reference is None:
+        raise ValueError(f"no usable font draws U+{code_point:04X}")
+    reference_render = render.thick_render(strokes[reference])
+    checked = {reference}
     choice = []
     for _ in range(num_drawers):
-        while True:  # a font that maps the code point but draws nothing is dropped
+        while True:
             font = available[int(rng.integers(len(available)))]
-            if font not in strokes:
-                strokes[font] = render.stroke_points(render.render_clean(fonts[font], code_point))
-            if len(strokes[font]) >= render.MIN_STROKE_POINTS:
+            if font in checked:
                 break
-            available.remove(font)
-            if not available:
-                raise ValueError(f"no usable font draws U+{code_point:04X}")
+            if drawable(font):
+                this = render.thick_render(strokes[font])
+                iou = (this & reference_render).sum() / max((this | reference_render).sum(), 1)
+                if iou >= STYLE_IOU_MIN:
+                    checked.add(font)
+                    break
+            available.remove(font)  # the reference itself is never removed
         choice.append(font)
     images = render.draw_drawers([strokes[font] for font in choice], rng)
-    choice = np.array(choice)
-    return images, choice.astype(np.uint8)
+    return images, np.array(choice, dtype=np.uint8)
 
 
 def _default_workers(num_characters: int) -> int:

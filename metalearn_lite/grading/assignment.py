@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 
 from .harness import encode_value
-from .questions import ASSIGNMENTS, VISIBLE_EXPECTED_PATH, Question, visible_cases
+from .questions import ASSIGNMENTS, Question, visible_cases, visible_expected_path
 
 __all__ = ["Case", "Assignment", "load_assignment", "assignment_names", "encode_input",
-           "compute_visible_expected", "visible_expected_text"]
+           "visible_expected_texts", "visible_expected_in_sync"]
 
 ASSIGNMENTS_DIR = Path(__file__).with_name("assignments")
 
@@ -71,8 +71,10 @@ def encode_input(value) -> dict:
     raise TypeError(f"cannot send a {type(value).__name__} to the child")
 
 
-def _load_hidden(name: str):
-    path = ASSIGNMENTS_DIR / name / "hidden_tests.py"
+def _load_hidden(name: str, tests_dir: str | None):
+    path = Path(tests_dir or ASSIGNMENTS_DIR) / name / "hidden_tests.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"hidden tests of {name!r} not found: expected {path}")
     spec = importlib.util.spec_from_file_location(f"_metalearn_hidden_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -85,11 +87,16 @@ def _expected(fn, build) -> dict:
 
 
 @lru_cache(maxsize=None)
-def load_assignment(name: str) -> Assignment:
-    """Questions and cases of assignment ``name`` ("maml", "protonet", "np")."""
+def load_assignment(name: str, tests_dir: str | None = None) -> Assignment:
+    """Questions and cases of assignment ``name`` ("maml", "protonet", "np").
+
+    ``tests_dir``: a private folder holding ``<name>/hidden_tests.py`` (same interface as
+    the shipped ``grading/assignments/<name>/hidden_tests.py``), for courses that keep
+    their hidden tests out of the public package.
+    """
     if name not in ASSIGNMENTS:
         raise KeyError(f"unknown assignment {name!r}; expected one of {assignment_names()}")
-    hidden = _load_hidden(name)
+    hidden = _load_hidden(name, tests_dir)
     cases = []
     for q in ASSIGNMENTS[name]:
         ref = hidden.REFERENCE[q.qid]
@@ -104,21 +111,19 @@ def load_assignment(name: str) -> Assignment:
     return Assignment(name, list(ASSIGNMENTS[name]), cases)
 
 
-def compute_visible_expected() -> dict:
-    """``{qid: [expected output of each visible case]}`` computed from the reference code."""
+def visible_expected_texts() -> dict[Path, str]:
+    """``{path: canonical text}`` of every ``visible_expected.json``, from the reference code."""
     out = {}
     for name in assignment_names():
+        data = {}
         for case in load_assignment(name).cases:
             if case.visible:
-                out.setdefault(case.qid, []).append(case.expected)
+                data.setdefault(case.qid, []).append(case.expected)
+        out[visible_expected_path(name)] = json.dumps(data, indent=1, sort_keys=True) + "\n"
     return out
 
 
-def visible_expected_text() -> str:
-    """The canonical text of ``visible_expected.json`` (deterministic bytes)."""
-    return json.dumps(compute_visible_expected(), indent=1, sort_keys=True) + "\n"
-
-
 def visible_expected_in_sync() -> bool:
-    return (VISIBLE_EXPECTED_PATH.is_file()
-            and VISIBLE_EXPECTED_PATH.read_text(encoding="utf-8") == visible_expected_text())
+    """Whether the stored visible expected outputs equal the reference's."""
+    return all(path.is_file() and path.read_text(encoding="utf-8") == text
+               for path, text in visible_expected_texts().items())

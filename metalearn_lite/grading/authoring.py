@@ -102,8 +102,7 @@ def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "e
     Also refreshes the visible tests' expected outputs (``visible_expected.json``) from the
     reference code, and removes exercise notebooks whose solution is gone.
     """
-    from .assignment import visible_expected_text
-    from .questions import VISIBLE_EXPECTED_PATH
+    from .assignment import visible_expected_texts
 
     solutions, out = Path(solutions), Path(out)
     planned = _planned(solutions)
@@ -118,10 +117,10 @@ def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "e
         if stale.name not in planned:
             stale.unlink()
             written.append(stale)
-    text = visible_expected_text()
-    if not VISIBLE_EXPECTED_PATH.is_file() or VISIBLE_EXPECTED_PATH.read_text(encoding="utf-8") != text:
-        atomic_write_text(VISIBLE_EXPECTED_PATH, text)
-        written.append(VISIBLE_EXPECTED_PATH)
+    for path, text in visible_expected_texts().items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            atomic_write_text(path, text)
+            written.append(path)
     return written
 
 
@@ -142,5 +141,5 @@ def check_exercises(solutions: str | Path = "solutions", out: str | Path = "exer
         if extra.name not in planned:
             problems.append(f"{extra} has no solution notebook in {solutions}")
     if not visible_expected_in_sync():
-        problems.append("grading/visible_expected.json differs from the reference code")
+        problems.append("grading/assignments/*/visible_expected.json differ from the reference code")
     return problems

@@ -232,14 +232,20 @@ def _csv_text(rows: list[dict], assignment: Assignment) -> str:
 
 def grade_folder(submissions: str | Path, assignment_name: str, out: str | Path,
                  jobs: int | None = None, limits: Limits = Limits(), force: bool = False,
-                 progress: bool = True) -> list[dict]:
-    """Grade every submission in ``submissions``; returns the result records (see module doc)."""
-    assignment = load_assignment(assignment_name)
+                 progress: bool = True, tests_dir: str | Path | None = None) -> list[dict]:
+    """Grade every submission in ``submissions``; returns the result records (see module doc).
+
+    ``jobs``: children run at once (default: cores). ``tests_dir``: private hidden tests
+    (``<tests_dir>/<name>/hidden_tests.py``) instead of the shipped ones.
+    """
+    assignment = load_assignment(assignment_name, str(tests_dir) if tests_dir else None)
     out = Path(out)
     subs = list_submissions(submissions)
     for folder in ("students", "feedback", "logs"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     hide = [str(Path(submissions).resolve()), str(out.resolve())]
+    if tests_dir:
+        hide.append(str(Path(tests_dir).resolve()))
     jobs = max(1, jobs or os.cpu_count() or 1)
     results: dict[str, dict] = {}
     todo = []
@@ -275,11 +281,19 @@ def grade_folder(submissions: str | Path, assignment_name: str, out: str | Path,
         futures = [pool.submit(work, sid, path) for sid, path in todo]
         bar = tqdm(total=len(subs), initial=len(subs) - len(todo), desc=f"grading {assignment_name}",
                    unit="submission", disable=not progress)
-        for future in as_completed(futures):
-            r = future.result()
-            results[r["student"]] = r
-            bar.update(1)
-        bar.close()
+        try:
+            for future in as_completed(futures):
+                r = future.result()
+                results[r["student"]] = r
+                bar.update(1)
+        except BaseException:
+            # Interrupted: start nothing new; the runs under way finish and save their
+            # grades atomically, so the next run resumes where this one stopped.
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
     rows = [results[sid] for sid, _ in subs]
     atomic_write_text(out / "grades.csv", _csv_text(rows, assignment))
     return rows

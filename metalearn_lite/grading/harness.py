@@ -269,6 +269,12 @@ def _jail(cfg: dict, active: dict, proto_fd: int) -> None:
             protections["mount_error"] = str(exc)
     if not protections.get("private_tmp"):
         os.chdir(cfg["scratch_dir"])
+    if as_root and not protections.get("private_tmp"):
+        # Without a mount namespace an interpreter under a private home (pyenv in
+        # /root) would become unreadable after dropping privileges: stay, and say so.
+        if any(_blocked_ancestor(p) for p in cfg["readable_paths"] if os.path.exists(p)):
+            protections["uid_note"] = "kept root: interpreter not readable by other users"
+            cfg = dict(cfg, uid=None)
     if as_root and cfg.get("uid") is not None:
         os.setgroups([])
         os.setgid(int(cfg["gid"]))
@@ -382,9 +388,10 @@ def _run_student(cfg: dict, result_fd: int) -> None:
     emit({"event": "loaded", "cell_errors": cell_errors[:200], "seconds": monotonic() - t0})
     # torch is imported only now (student code usually imported it already), so code
     # that dies at load time costs no torch start-up.
-    import torch
+    if cases:
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
 
     def on_alarm(signum, frame):
         raise _CallTimeout()

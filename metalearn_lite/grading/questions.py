@@ -5,7 +5,7 @@ hidden tests and the reference code live in ``grading/assignments/<name>/`` and 
 only ever loaded by the grader's parent process.
 
 Visible test inputs are built here from fixed seeds; their expected outputs are stored
-in ``visible_expected.json`` (written from the reference by
+in ``assignments/<name>/visible_expected.json`` (written from the reference by
 ``metalearn homework generate``; a test proves the two agree).
 """
 from __future__ import annotations
@@ -19,9 +19,12 @@ from typing import Callable
 import torch
 
 __all__ = ["Question", "VisibleCase", "ASSIGNMENTS", "question", "visible_cases",
-           "visible_expected", "VISIBLE_EXPECTED_PATH"]
+           "visible_expected", "visible_expected_path"]
 
-VISIBLE_EXPECTED_PATH = Path(__file__).with_name("visible_expected.json")
+
+def visible_expected_path(name: str) -> Path:
+    """Where the visible tests' expected outputs of assignment ``name`` are stored."""
+    return Path(__file__).with_name("assignments") / name / "visible_expected.json"
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def visible_cases(qid: str) -> list[VisibleCase]:
     return VISIBLE.get(qid, [])
 
 
-@lru_cache(maxsize=1)
-def visible_expected() -> dict:
-    """``{qid: [encoded expected output per visible case]}`` from ``visible_expected.json``."""
-    return json.loads(VISIBLE_EXPECTED_PATH.read_text(encoding="utf-8"))
+@lru_cache(maxsize=None)
+def visible_expected(name: str) -> dict:
+    """``{qid: [encoded expected output per visible case]}`` of assignment ``name``."""
+    return json.loads(visible_expected_path(name).read_text(encoding="utf-8"))

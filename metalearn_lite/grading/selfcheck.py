@@ -1,7 +1,7 @@
 """Self-checks for students: ``check("1.1", inner_update)`` runs the visible tests.
 
 Runs in the student's own notebook, on the visible tests only (their inputs come from
-``questions.py``, their expected outputs from ``visible_expected.json``). It never imports
+``questions.py``, their expected outputs from ``visible_expected.json``). It never loads
 the hidden tests or the reference code, and it never raises: an unanswered question
 (``NotImplementedError``) is reported as "not answered yet". It is a study aid, not the
 grade: the grader re-runs these and the hidden tests in a sandbox.
@@ -39,9 +39,9 @@ def check(qid: str, function, verbose: bool = True) -> CheckReport:
 
     Example: ``check("2.1", compute_prototypes)``. Returns a ``CheckReport`` (``.ok``).
     """
-    _, q = question(qid)
+    name, q = question(qid)
     cases = visible_cases(qid)
-    expected = visible_expected().get(qid, [])
+    expected = visible_expected(name).get(qid, [])
     lines, passed, answered = [], 0, True
     for case, exp in zip(cases, expected):
         try:

@@ -1,0 +1,12 @@
+"""Homework: self-checks for students, a sandboxed grader for instructors.
+
+Student side (imported in notebooks): ``selfcheck.check`` with the visible tests in
+``questions``. Instructor side: ``authoring`` (solutions/ -> exercises/), ``grader``
+(``grade_folder``), which runs each submission through ``sandbox``/``harness`` in a
+confined child process and compares results in the parent (``compare``), against
+expected outputs computed from ``assignments/<name>/hidden_tests.py``.
+Security model: ``metalearn_lite/grading/README.md``.
+
+Nothing is imported here, so ``import metalearn_lite.grading.selfcheck`` never loads
+the grader or the hidden tests.
+"""
