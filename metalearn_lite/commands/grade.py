@@ -28,6 +28,9 @@ def register(subparsers) -> None:
                         help="wall-clock seconds per submission (default: 120)")
     parser.add_argument("--memory-mb", type=int, default=3072,
                         help="address-space limit per submission in MiB (default: 3072)")
+    parser.add_argument("--tests", default=None, metavar="DIR",
+                        help="private hidden tests: DIR/<assignment>/hidden_tests.py "
+                        "(default: the ones shipped in metalearn_lite/grading/assignments)")
     parser.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_grade)
@@ -44,7 +47,8 @@ def run_grade(args) -> int:
                     call_timeout=min(30.0, args.timeout))
     try:
         rows = grade_folder(args.submissions, args.assignment, args.out, jobs=args.jobs,
-                            limits=limits, force=args.force, progress=not args.no_progress)
+                            limits=limits, force=args.force, progress=not args.no_progress,
+                            tests_dir=args.tests)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
