@@ -160,10 +160,10 @@ def test_cli_grade_reports_and_exit_code(graded, capsys):
 
 
 def test_student_ids_are_unique_file_stems(tmp_path):
-    for name in ("alice.py", "alice.ipynb", "bob smith.py", ".hidden.py", "notes.txt"):
+    for name in ("alice.py", "alice.ipynb", "bob smith.py", ".hidden.py", "notes.txt", "=1+2.py", "-x.py"):
         (tmp_path / name).write_text("x = 1")
     ids = [sid for sid, _ in list_submissions(tmp_path)]
-    assert ids == ["alice", "alice.py", "bob_smith"]
+    assert ids == ["_-x", "_1+2", "alice", "alice.py", "bob_smith"]
 
 
 # ----------------------------------------------------------------- strict comparison
@@ -243,6 +243,14 @@ def test_bad_submissions_are_invalid(tmp_path, data, suffix):
     path.write_bytes(data)
     with pytest.raises(InvalidSubmission):
         submission_source(path)
+
+
+def test_symlinked_submissions_are_invalid(tmp_path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("password = 'hunter2'")
+    (tmp_path / "link.py").symlink_to(secret)
+    with pytest.raises(InvalidSubmission, match="symbolic links"):
+        submission_source(tmp_path / "link.py")
 
 
 # ------------------------------------------------------------- self-check boundaries

@@ -113,7 +113,7 @@ def main_run(tmp_path_factory):
         shutil.copy(HONEST, subs / "honest.ipynb")
         honest_hash = hashlib.sha256((subs / "honest.ipynb").read_bytes()).hexdigest()
         results = grade_folder(subs, "protonet", out, jobs=2, progress=False,
-                               limits=Limits(timeout=60, memory_mb=3072, call_timeout=10))
+                               limits=Limits(timeout=60, call_timeout=10))
     finally:
         server.close()
     return {"subs": subs, "out": out, "canary": canary, "results": results,

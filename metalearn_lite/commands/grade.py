@@ -26,8 +26,8 @@ def register(subparsers) -> None:
                         help="submissions graded in parallel (default: number of cores)")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="wall-clock seconds per submission (default: 120)")
-    parser.add_argument("--memory-mb", type=int, default=3072,
-                        help="address-space limit per submission in MiB (default: 3072)")
+    parser.add_argument("--memory-mb", type=int, default=2048,
+                        help="address-space limit per submission in MiB (default: 2048)")
     parser.add_argument("--tests", default=None, metavar="DIR",
                         help="private hidden tests: DIR/<assignment>/hidden_tests.py "
                         "(default: the ones shipped in metalearn_lite/grading/assignments)")

@@ -57,9 +57,9 @@ def list_submissions(folder: str | Path) -> list[tuple[str, Path]]:
                    and (p.is_file() or p.is_symlink()))
     out, seen = [], set()
     for path in files:
-        sid = _ID_RE.sub("_", path.stem)[:100] or "_"
+        sid = _safe_id(path.stem)
         if sid in seen:
-            sid = _ID_RE.sub("_", path.name)[:100]
+            sid = _safe_id(path.name)
         n = 2
         base = sid
         while sid in seen:
@@ -67,6 +67,13 @@ def list_submissions(folder: str | Path) -> list[tuple[str, Path]]:
         seen.add(sid)
         out.append((sid, path))
     return out
+
+
+def _safe_id(name: str) -> str:
+    """File name -> student id: odd characters become ``_``; never starts like a
+    spreadsheet formula (``= + - @``)."""
+    sid = _ID_RE.sub("_", name)[:100] or "_"
+    return "_" + sid if sid[0] in "=+-@" else sid
 
 
 def _fingerprint(assignment: Assignment) -> str:
@@ -226,7 +233,7 @@ def _csv_text(rows: list[dict], assignment: Assignment) -> str:
                     + ["file"])
     for r in sorted(rows, key=lambda r: r["student"]):
         writer.writerow([r["student"], r["status"], f"{r['points']:g}", f"{r['max_points']:g}"]
-                        + [f"{r['questions'][qid]['points']:g}" for qid in qids] + [r["file"]])
+                        + [f"{r['questions'][qid]['points']:g}" for qid in qids] + [_safe_id(r["file"])])
     return buffer.getvalue()
 
 

@@ -69,6 +69,10 @@ def notebook_to_source(data: bytes) -> str:
 def submission_source(path: str | Path) -> str:
     """Source of a submission file; ``InvalidSubmission`` for empty/unreadable/unknown files."""
     path = Path(path)
+    if path.is_symlink():
+        raise InvalidSubmission("symbolic links are not accepted (submit the file itself)")
+    if not path.is_file():
+        raise InvalidSubmission("not a regular file")
     if path.suffix not in (".ipynb", ".py"):
         raise InvalidSubmission(f"expected a .ipynb or .py file, got {path.name}")
     size = path.stat().st_size

@@ -44,7 +44,7 @@ class Limits:
 
     timeout: float = 120.0
     cpu_seconds: int | None = None  # default: the wall-clock timeout
-    memory_mb: int = 3072
+    memory_mb: int = 2048
     file_size_mb: int = 16
     max_processes: int = 64
     call_timeout: float = 30.0
