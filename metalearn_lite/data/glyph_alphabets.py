@@ -232,6 +232,9 @@ def select_characters(alphabets: tuple[Alphabet, ...] | None = None, progress: b
             chosen_renders.append(canon)
         if len(chosen_cp) < MIN_PER_ALPHABET:
             continue  # its rows in ``bank`` are overwritten by the next alphabet
+        order = np.argsort(chosen_cp, kind="stable")  # classes listed by code point
+        chosen_cp = [chosen_cp[i] for i in order]
+        chosen_renders = [chosen_renders[i] for i in order]
         index = len(kept_alphabets)
         kept_alphabets.append(alphabet)
         code_points.extend(chosen_cp)

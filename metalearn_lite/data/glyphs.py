@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -97,7 +98,8 @@ def _draw_character(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
 def _default_workers(num_characters: int) -> int:
     if num_characters < 64:
         return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, 8))
 
 
 def _pool_context():
@@ -114,8 +116,9 @@ def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
 
     seed: same seed, same arrays, bit for bit. characters: class names such as
     ``"Greek/U+03B1"`` to draw only those (for quick tests); default: the full catalogue
-    selection (:func:`glyph_alphabets.select_characters`). workers: processes (default:
-    the CPU count, at most 8; 1 runs in this process).
+    selection (:func:`glyph_alphabets.select_characters`); passing its names gives the
+    same arrays. Classes are listed in catalogue order, then by code point. workers:
+    processes (default: the CPUs this process may use, at most 8; 1 runs in this process).
 
     Returns a dict of NumPy arrays (``C`` classes, ``A`` alphabets, ``D`` drawers):
     ``images`` uint8 ``[C, D, 28, 28]`` (ink = 255), ``alphabet_index`` int16 ``[C]``,
@@ -130,26 +133,23 @@ def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
     if num_drawers < 1:
         raise ValueError(f"num_drawers must be >= 1, got {num_drawers}")
     if characters is None:
-        selected = catalogue.select_characters(progress=progress)
-        alphabet_names = [a.name for a in selected.alphabets]
-        code_points = list(selected.code_points)
-        alphabet_index = list(selected.alphabet_index)
-    else:
-        parsed = [catalogue.parse_character_name(name) for name in characters]
-        if not parsed:
-            raise ValueError("characters must name at least one character, got an empty list")
-        alphabet_names = []
-        for name, _ in parsed:
-            catalogue.alphabet_by_name(name)  # raises for unknown alphabets
-            if name not in alphabet_names:
-                alphabet_names.append(name)
-        order = {a.name: i for i, a in enumerate(catalogue.ALPHABETS)}
-        alphabet_names.sort(key=order.__getitem__)
-        parsed.sort(key=lambda p: (order[p[0]], p[1]))
-        code_points = [cp for _, cp in parsed]
-        alphabet_index = [alphabet_names.index(name) for name, _ in parsed]
-        if len(set(code_points)) != len(code_points):
-            raise ValueError("characters must not repeat a code point")
+        characters = catalogue.select_characters(progress=progress).names
+    # one path for the full selection and for explicit names, so both give the same arrays
+    parsed = [catalogue.parse_character_name(name) for name in characters]
+    if not parsed:
+        raise ValueError("characters must name at least one character, got an empty list")
+    alphabet_names = []
+    for name, _ in parsed:
+        catalogue.alphabet_by_name(name)  # raises for unknown alphabets
+        if name not in alphabet_names:
+            alphabet_names.append(name)
+    order = {a.name: i for i, a in enumerate(catalogue.ALPHABETS)}
+    alphabet_names.sort(key=order.__getitem__)
+    parsed.sort(key=lambda p: (order[p[0]], p[1]))
+    code_points = [cp for _, cp in parsed]
+    alphabet_index = [alphabet_names.index(name) for name, _ in parsed]
+    if len(set(code_points)) != len(code_points):
+        raise ValueError("characters must not repeat a code point")
 
     jobs = [(cp, int(seed), int(num_drawers)) for cp in code_points]
     workers = _default_workers(len(jobs)) if workers is None else max(1, int(workers))
@@ -279,6 +279,8 @@ class Glyphs(Dataset):
         try:
             return load_glyphs(self.cache_path)
         except (GlyphsNotFoundError, ValueError) as exc:
+            if generate and not isinstance(exc, GlyphsNotFoundError):
+                warnings.warn(f"regenerating Glyphs: {exc}", stacklevel=3)
             if not generate:
                 raise GlyphsNotFoundError(
                     f"Glyphs (seed {self.seed}) not found or stale at {self.cache_path} ({exc}). "
