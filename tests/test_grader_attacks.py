@@ -87,15 +87,16 @@ def _rows(out: Path) -> dict[str, dict]:
         return {row["student"]: row for row in csv.DictReader(handle)}
 
 
-def _our_processes() -> list[int]:
-    """Processes still running under a throwaway grading uid."""
+def _our_processes(uids: set[int] | None = None) -> list[int]:
+    """Processes still running under one of ``uids`` (default: any throwaway grading uid)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 for line in open(f"/proc/{entry}/status", "rb"):
                     if line.startswith(b"Uid:"):
-                        if int(line.split()[1]) >= UID_BASE:
+                        uid = int(line.split()[1])
+                        if (uid in uids) if uids is not None else uid >= UID_BASE:
                             found.append(int(entry))
                         break
             except OSError:
@@ -127,13 +128,15 @@ def slow_run(tmp_path_factory):
     _stage(_attack_names(slow=True), subs, out, 9, root / "canary.txt")
     results = grade_folder(subs, "protonet", out, jobs=2, progress=False,
                            limits=Limits(timeout=5, memory_mb=1024, call_timeout=2))
-    left_over = _our_processes()
+    # Only this run's throwaway uids: other test runs may be grading on the machine now.
+    uids = {r["protections"].get("uid") for r in results} - {None}
+    left_over = _our_processes(uids)
     for _ in range(50):  # killed processes may take a moment to be reaped
         if not left_over:
             break
         time.sleep(0.1)
-        left_over = _our_processes()
-    return {"out": out, "results": results, "left_over": left_over}
+        left_over = _our_processes(uids)
+    return {"out": out, "results": results, "left_over": left_over, "uids": uids}
 
 
 def test_suite_has_at_least_15_attacks():
@@ -213,8 +216,10 @@ def test_protections_are_recorded(main_run):
 
 
 def test_fork_bomb_is_contained(slow_run):
+    if os.getuid() == 0:
+        assert len(slow_run["uids"]) == len(slow_run["results"])  # one throwaway uid each
     assert slow_run["left_over"] == []
-    assert _our_processes() == []
+    assert _our_processes(slow_run["uids"]) == []
 
 
 def test_feedback_shows_no_hidden_inputs_or_expected_values(main_run):

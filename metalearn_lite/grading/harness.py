@@ -280,6 +280,7 @@ def _jail(cfg: dict, active: dict, proto_fd: int) -> None:
         os.setgid(int(cfg["gid"]))
         os.setuid(int(cfg["uid"]))
         protections["unprivileged_uid"] = True
+        protections["uid"] = int(cfg["uid"])
     try:
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         protections["no_new_privs"] = True
