@@ -294,3 +294,38 @@ def test_contact_sheet_from_dataset_and_arrays(cached_subset):
     plt.close(fig)
     with pytest.raises(ValueError, match=r"\[C, D, H, W\]"):
         plot_contact_sheet(np.zeros((5, 28, 28)))
+
+
+def test_generate_true_creates_the_cache_once(tmp_cache, monkeypatch):
+    small = catalogue.select_characters(tuple(catalogue.alphabet_by_name(n) for n in ("Ogham", "Currency")))
+    monkeypatch.setattr(catalogue, "select_characters", lambda progress=False: small)
+    data = Glyphs(background=False, progress=False)          # both are evaluation alphabets
+    assert data.cache_path == glyphs_path(seed=0) and data.cache_path.is_file()
+    assert data.alphabets == ["Ogham", "Currency"] and data.alphabet_kinds == ["letters", "symbols"]
+    assert data.characters == small.names
+    assert len(data) == 20 * len(small.names)
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("a cached set must be loaded, not generated again")
+
+    monkeypatch.setattr(glyphs_module, "generate_glyphs", no_generation)
+    again = Glyphs(background=False, progress=False)
+    assert torch.equal(again.class_images(), data.class_images())
+    assert Glyphs(background=True, progress=False).characters == []
+
+
+def test_stale_cache_is_regenerated_with_a_warning(subset, tmp_cache, monkeypatch):
+    save_glyphs(dict(subset, version=np.array("glyphs-v0")), glyphs_path(seed=0))
+    monkeypatch.setattr(glyphs_module, "generate_glyphs", lambda seed, progress: subset)
+    with pytest.warns(UserWarning, match="regenerating Glyphs"):
+        data = Glyphs(progress=False)
+    assert str(load_glyphs(data.cache_path)["version"]) == GLYPHS_VERSION
+
+
+def test_feeds_the_episode_sampler(cached_subset):
+    from metalearn_lite.data.episodes import EpisodeSampler
+
+    data = Glyphs(background=True, generate=False)
+    episode = EpisodeSampler(data, num_ways=3, num_shots=2, num_queries=5, seed=0).sample()
+    assert episode.support_x.shape == (6, 1, 28, 28) and episode.query_x.shape == (15, 1, 28, 28)
+    assert episode.support_x.dtype == torch.float32 and episode.support_x.max() <= 1.0
