@@ -2,7 +2,7 @@
 import socket
 for host in ("127.0.0.1", "localhost"):
     try:
-        with socket.create_connection((host, @@PORT@@), timeout=2) as s:
+        with socket.create_connection((host, int("@@PORT@@")), timeout=2) as s:
             s.sendall(b"exfiltrated by network.py\n")
     except OSError:
         pass
