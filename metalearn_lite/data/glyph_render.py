@@ -12,8 +12,10 @@ One job: turn ``(font, code point)`` into pixels. Three stages:
    noise) and draws them with a round pen of random, slightly varying width. Working on
    points, not images, avoids any image resampling: the warp is exact and cheap.
 
-Everything is plain NumPy, element-wise (no BLAS reductions), so a seed gives
-bit-identical images on any machine and thread count.
+Everything is plain NumPy, element-wise (no multithreaded reductions), so a seed gives
+bit-identical images run after run, whatever the number of threads or worker processes.
+Another CPU (NumPy's SIMD ``sin``/``sqrt``) or another FreeType/matplotlib version may
+move a few pixels by a grey level; the cache records the matplotlib version.
 """
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "CANVAS", "IMAGE_SIZE", "MIN_STROKE_POINTS", "font_dir", "usable_fonts", "is_excluded_font", "font_charmap",
-    "render_clean", "stroke_points", "draw_drawers", "canonical_render", "thick_render",
+    "CANVAS", "IMAGE_SIZE", "MIN_STROKE_POINTS", "font_dir", "usable_fonts", "is_excluded_font",
+    "font_charmap", "render_clean", "stroke_points", "draw_drawers", "canonical_render", "thick_render",
 ]
 
 IMAGE_SIZE = 28          # output images are [IMAGE_SIZE, IMAGE_SIZE]
