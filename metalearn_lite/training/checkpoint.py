@@ -17,7 +17,11 @@ import torch
 
 from ..atomic import atomic_write_bytes, atomic_write_text, sha256_file
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "checkpoint_info"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "checkpoint_info", "SHIPPED_DIR",
+           "shipped_checkpoint"]
+
+# Small checkpoints trained by the scripts in bench/ and shipped with the package.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 class CheckpointError(RuntimeError):
@@ -67,3 +71,11 @@ def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None,
         raise CheckpointError(f"checkpoint {path} has sha256 {actual}, expected {expected}: "
                               "the file is corrupt or was changed; re-create it")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def shipped_checkpoint(name: str) -> Path | None:
+    """Path of a checkpoint shipped with the package (``metalearn_lite/checkpoints/<name>``), or
+    ``None`` when it is absent: chapters then train a short run instead ("load if present, else
+    train"). Its sidecar names the command that produced it."""
+    path = SHIPPED_DIR / name
+    return path if path.exists() and _sidecar(path).exists() else None
