@@ -7,8 +7,9 @@ function, and reports with :mod:`metalearn_lite.course.checks`: ``✓`` on a rig
 - ``check_split_support_query(fn)``: ``fn(class_images [N, K+Q, C, H, W], num_shots)`` ->
   ``Episode`` (reference: ``EpisodeSampler.episode`` with the first K examples of each class
   as support).
-- ``check_ci95(fn)``: ``fn(values)`` -> ``(mean, half_width)`` floats (reference:
-  ``training.mean_confidence_interval``).
+- ``check_paired_difference_ci(fn)``: ``fn(values_a, values_b)`` -> ``(mean, half_width)``
+  floats of the mean per-task difference (reference: ``training.mean_confidence_interval``
+  of ``a_i - b_i``).
 - ``check_episodes_to_halve_ci(answer, num_episodes=600)``: how many episodes halve the CI.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..tasks.episode import Episode
 from ..training.evaluation import mean_confidence_interval
 from .checks import CheckFailed, call_answer, expect_close, expect_equal, is_unanswered, not_answered, report
 
-__all__ = ["reference_split", "check_split_support_query", "check_ci95", "check_episodes_to_halve_ci"]
+__all__ = ["reference_split", "check_split_support_query", "check_paired_difference_ci", "check_episodes_to_halve_ci"]
 
 
 def reference_split(class_images: torch.Tensor, num_shots: int) -> Episode:
@@ -71,21 +72,28 @@ def check_split_support_query(fn: Callable[[torch.Tensor, int], Episode]) -> boo
     return report(name, True, note="support and query sets, labels and N/K/Q match the package's sampler")
 
 
-def check_ci95(fn: Callable) -> bool:
-    """Check ``fn(values) -> (mean, half_width)`` against ``mean_confidence_interval``."""
-    name = "ci95"
+def check_paired_difference_ci(fn: Callable) -> bool:
+    """Check ``fn(values_a, values_b) -> (mean, half_width)``: the 95% CI of the mean of the
+    per-task differences ``a_i - b_i`` (reference: ``mean_confidence_interval``)."""
+    name = "paired_difference_ci"
     gen = torch.Generator().manual_seed(2)
-    cases = [torch.rand(600, generator=gen).tolist(), (torch.randn(5, generator=gen) + 3).tolist()]
-    for values in cases:
-        got = call_answer(name, fn, list(values))
+    cases = []
+    for n in (600, 5):
+        difficulty = 3 * torch.rand(n, generator=gen)              # shared per-task difficulty
+        a = difficulty + 0.1 * torch.randn(n, generator=gen)
+        b = difficulty + 0.05 + 0.1 * torch.randn(n, generator=gen)
+        cases.append((a.tolist(), b.tolist()))
+    for values_a, values_b in cases:
+        got = call_answer(name, fn, list(values_a), list(values_b))
         if is_unanswered(got):
             return not_answered(name)
-        want = mean_confidence_interval(values)
-        expect_close(f"{name} ({len(values)} values)", got if not isinstance(got, list) else tuple(got),
+        want = mean_confidence_interval([a - b for a, b in zip(values_a, values_b)])
+        expect_close(f"{name} ({len(values_a)} tasks)", tuple(got) if isinstance(got, list) else got,
                      (want.mean, want.ci95), atol=1e-6, rtol=1e-6,
-                     hint="return (mean, 1.96 * s / sqrt(n)) with the *sample* standard deviation s "
-                          "(divide by n - 1), as Python floats", quiet=True)
-    return report(name, True, note="mean and half-width match mean_confidence_interval")
+                     hint="take the n differences d_i = a_i - b_i, then return (mean of d, "
+                          "1.96 * s_d / sqrt(n)) with the *sample* standard deviation s_d (divide by "
+                          "n - 1), as Python floats", quiet=True)
+    return report(name, True, note="matches mean_confidence_interval of the per-task differences")
 
 
 def check_episodes_to_halve_ci(answer, num_episodes: int = 600) -> bool:
