@@ -1,0 +1,387 @@
+"""Reproduce the few-shot Omniglot table (ProtoNet, MAML, first-order MAML; Conv-4) in minutes.
+
+Trains each method for a fixed *wall-clock budget* on the Glyphs background alphabets and
+tests it on the Glyphs evaluation alphabets (never seen in training), printing 5-way 1-shot,
+5-way 5-shot, 20-way 1-shot and 20-way 5-shot test accuracy with 95% confidence intervals
+over ``--episodes`` test episodes (600 by default, the papers' protocol), the papers' numbers
+on Omniglot beside them, and the training/test wall time of each method. When the full
+Omniglot zips are available (``metalearn data omniglot --download``, or ``--omniglot-root``)
+the same runs are repeated on real Omniglot (Vinyals split, rotations as new classes);
+otherwise that part is skipped with a message.
+
+The papers trained for hours on a GPU (ProtoNet: 60-way episodes until the validation loss
+stalls; MAML: 60,000 meta-steps of 32 tasks). The default budgets here are minutes on a
+2-core CPU, so the numbers are far below the papers' budgets and are *not* a faithful
+reproduction: they show the ordering and the size of the gaps on this data.
+
+Choices, all printed in the header:
+
+- ProtoNet trains one embedding (``--protonet-train``, 20-way 1-shot 5-query by default:
+  Snell et al. found training with more ways than testing helps) and tests it in all four
+  settings.
+- MAML needs an N-way head, so it trains one model per number of ways in ``--maml-settings``
+  (the budget split equally across them), each on 1-shot tasks, and tests each at 1 and 5
+  shots. By default MAML runs only the 5-way settings: testing a 20-way MAML model costs
+  ~1-2 CPU s per episode (3 inner steps on 100 support images), about 20 more minutes for
+  600 episodes of each 20-way setting; add them with ``--maml-settings 5w1s,5w5s,20w1s,20w5s``. Inner loop: ``--inner-lr`` 0.4, 1 step in
+  training, ``--test-inner-steps`` 3 at test (Finn et al. used 0.4, 1 step for 5-way and 5
+  for 20-way). Meta-batches are small (``--meta-batch`` 4; the paper used 32) because one
+  Conv-4 task costs ~0.1 s here. Second-order MAML is much slower per step, so in the same
+  budget it takes fewer steps.
+- Batch norm uses batch statistics at test time too (Conv4's ``BatchStatNorm2d``), as in MAML.
+- Test episodes come from a fixed seed per setting, so every method sees the same episodes.
+
+Usage::
+
+    METALEARN_LITE_CACHE=.cache python bench/reproduce_fewshot.py      # default: ~20 min on 2 idle cores (estimate)
+    python bench/reproduce_fewshot.py --methods protonet --budget-minutes 1 --episodes 100
+    python bench/reproduce_fewshot.py --methods protonet,fomaml --settings 5w1s,5w5s \\
+        --budget-minutes 8 --save-checkpoints metalearn_lite/checkpoints
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from metalearn_lite.algorithms.maml import MAML, accuracy
+from metalearn_lite.algorithms.protonet import ProtoNet
+from metalearn_lite.data.episodes import EpisodeSampler
+from metalearn_lite.data.glyphs import Glyphs
+from metalearn_lite.models import Conv4
+from metalearn_lite.reproducibility import seed_everything
+from metalearn_lite.training import EvalResult, evaluate, save_checkpoint
+
+METHODS = ("protonet", "maml", "fomaml")
+METHOD_NAMES = {"protonet": "ProtoNet", "maml": "MAML (2nd order)", "fomaml": "MAML (1st order)"}
+SETTINGS = ("5w1s", "5w5s", "20w1s", "20w5s")
+# Omniglot test accuracy (%) in the papers: Snell et al. 2017 (Table 1), Finn et al. 2017 (Table 1).
+PAPER = {
+    "ProtoNet (Snell et al. 2017)": {"5w1s": 98.8, "5w5s": 99.7, "20w1s": 96.0, "20w5s": 98.9},
+    "MAML (Finn et al. 2017)": {"5w1s": 98.7, "5w5s": 99.9, "20w1s": 95.8, "20w5s": 98.9},
+}
+PROTONET_CHECKPOINT = "protonet_glyphs_conv4.pt"
+MAML_CHECKPOINTS = {"fomaml": "maml_glyphs_conv4_5w1s.pt", "maml": "maml2nd_glyphs_conv4_5w1s.pt"}
+
+
+def parse_setting(text: str) -> tuple[int, int]:
+    """``"5w1s"`` -> ``(5, 1)`` (num_ways, num_shots)."""
+    try:
+        ways, shots = text.lower().rstrip("s").split("w")
+        return int(ways), int(shots)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a setting looks like '5w1s' (ways, shots), got {text!r}") from None
+
+
+@dataclass
+class MethodRun:
+    """What one method produced: test results per setting and timings."""
+
+    method: str
+    results: dict[str, EvalResult] = field(default_factory=dict)
+    train_wall_s: float = 0.0
+    train_cpu_s: float = 0.0
+    test_wall_s: float = 0.0
+    steps: dict[str, int] = field(default_factory=dict)
+    models: dict[int, torch.nn.Module] = field(default_factory=dict)   # ways -> model (MAML), 0 -> ProtoNet
+
+
+def _timed_loop(step_fn, budget_s: float, description: str, max_steps: int | None = None) -> tuple[int, float, float]:
+    """Call ``step_fn(step)`` until ``budget_s`` wall seconds pass; return (steps, wall s, cpu s)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    step = 0
+    bar = tqdm(total=round(budget_s), desc=description, unit="s", mininterval=10, leave=False)
+    shown = 0
+    while time.perf_counter() - start < budget_s and (max_steps is None or step < max_steps):
+        step_fn(step, (time.perf_counter() - start) / budget_s)
+        step += 1
+        elapsed = int(time.perf_counter() - start)
+        if elapsed > shown:
+            bar.update(min(elapsed, round(budget_s)) - shown)
+            shown = min(elapsed, round(budget_s))
+    bar.close()
+    return step, time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def _lr_factor(progress: float) -> float:
+    """Step decay on the fraction of the budget spent: 1, then 0.5 after 50%, 0.25 after 75%."""
+    return 1.0 if progress < 0.5 else (0.5 if progress < 0.75 else 0.25)
+
+
+def train_protonet(train_data: torch.Tensor, budget_s: float, args, log) -> tuple[ProtoNet, int, float, float]:
+    ways, shots = parse_setting(args.protonet_train)
+    sampler = EpisodeSampler(train_data, ways, shots, args.protonet_queries, seed=args.seed)
+    net = ProtoNet(Conv4(num_classes=None))
+    optimiser = torch.optim.Adam(net.parameters(), lr=args.protonet_lr)
+    losses: list[float] = []
+
+    def step(i: int, progress: float) -> None:
+        for group in optimiser.param_groups:
+            group["lr"] = args.protonet_lr * _lr_factor(progress)
+        result = net(sampler.sample())
+        optimiser.zero_grad(set_to_none=True)
+        result.loss.backward()
+        optimiser.step()
+        losses.append(float(result.loss.detach()))
+        if (i + 1) % args.log_every == 0:
+            log(f"  protonet step {i + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}")
+
+    steps, wall, cpu = _timed_loop(step, budget_s, f"ProtoNet {args.protonet_train}", args.max_steps)
+    log(f"  ProtoNet: {steps} episodes of {ways}-way {shots}-shot in {wall:.0f} s wall ({cpu:.0f} s CPU); "
+        f"last-50 loss {sum(losses[-50:]) / max(1, len(losses[-50:])):.3f}")
+    return net.eval(), steps, wall, cpu
+
+
+def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s: float, args, log):
+    sampler = EpisodeSampler(train_data, ways, args.maml_train_shots, args.maml_queries, seed=args.seed + ways)
+    model = Conv4(num_classes=ways)
+    maml = MAML(model, F.cross_entropy, inner_lr=args.inner_lr, num_inner_steps=args.train_inner_steps,
+                first_order=first_order, metric_fn=accuracy, strategy="loop")
+    optimiser = torch.optim.Adam(maml.parameters(), lr=args.maml_outer_lr)
+    accs: list[float] = []
+    name = "fomaml" if first_order else "maml"
+
+    def step(i: int, progress: float) -> None:
+        for group in optimiser.param_groups:
+            group["lr"] = args.maml_outer_lr * _lr_factor(progress)
+        result = maml.meta_loss(sampler.sample_batch(args.meta_batch))
+        optimiser.zero_grad(set_to_none=True)
+        result.loss.backward()
+        optimiser.step()
+        accs.append(float(result.query_metric.mean()))
+        if (i + 1) % max(1, args.log_every // 10) == 0:
+            log(f"  {name} {ways}-way step {i + 1}: query acc (last 20) {sum(accs[-20:]) / len(accs[-20:]):.3f}")
+
+    steps, wall, cpu = _timed_loop(step, budget_s, f"{METHOD_NAMES[name]} {ways}-way", args.max_steps)
+    log(f"  {METHOD_NAMES[name]} {ways}-way: {steps} meta-steps x {args.meta_batch} tasks in {wall:.0f} s wall "
+        f"({cpu:.0f} s CPU); last-20 training query acc {sum(accs[-20:]) / max(1, len(accs[-20:])):.3f}")
+    return maml, steps, wall, cpu
+
+
+def test_sampler(test_data: torch.Tensor, setting: str, args) -> EpisodeSampler:
+    ways, shots = parse_setting(setting)
+    # A fixed seed per setting: every method is tested on the same episodes.
+    return EpisodeSampler(test_data, ways, shots, args.test_queries, seed=10_000 + SETTINGS.index(setting)
+                          if setting in SETTINGS else 10_000)
+
+
+def protonet_metric(net: ProtoNet):
+    def metric(episode) -> float:
+        with torch.no_grad():
+            return float(net(episode).accuracy)
+    return metric
+
+
+def maml_metric(maml: MAML, num_inner_steps: int):
+    def metric(episode) -> float:
+        adapted = maml.adapt(episode.support_x, episode.support_y, num_inner_steps=num_inner_steps).params
+        with torch.no_grad():
+            return float(accuracy(maml(episode.query_x, adapted), episode.query_y))
+    return metric
+
+
+def run_method(method: str, train_data: torch.Tensor, test_data: torch.Tensor, settings: list[str], args,
+               log, on_trained=None) -> MethodRun:
+    """Train ``method`` for the budget, call ``on_trained(run)`` (e.g. save a checkpoint), then test it."""
+    budget_s = args.budget_minutes * 60
+    run = MethodRun(method)
+    seed_everything(args.seed, num_threads=args.threads)
+    if method == "protonet":
+        net, steps, wall, cpu = train_protonet(train_data, budget_s, args, log)
+        run.models[0] = net
+        run.steps[args.protonet_train] = steps
+        run.train_wall_s, run.train_cpu_s = wall, cpu
+        metrics = {s: protonet_metric(net) for s in settings}
+    else:
+        all_ways = sorted({parse_setting(s)[0] for s in settings})
+        for ways in all_ways:
+            share = budget_s / len(all_ways)
+            maml, steps, wall, cpu = train_maml(train_data, ways, method == "fomaml", share, args, log)
+            run.models[ways] = maml
+            run.steps[f"{ways}-way"] = steps
+            run.train_wall_s += wall
+            run.train_cpu_s += cpu
+        metrics = {s: maml_metric(run.models[parse_setting(s)[0]], args.test_inner_steps) for s in settings}
+    if on_trained is not None:
+        on_trained(run)
+    start = time.perf_counter()
+    for setting in settings:
+        run.results[setting] = evaluate(metrics[setting], test_sampler(test_data, setting, args),
+                                        num_episodes=args.episodes, description=f"{method} {setting}")
+        log(f"  {METHOD_NAMES[method]} {setting}: {run.results[setting].percent()}")
+    run.test_wall_s = time.perf_counter() - start
+    return run
+
+
+def format_table(runs: list[MethodRun], settings: list[str], data_name: str) -> str:
+    head = f"{'method':<30}" + "".join(f"{s:>17}" for s in settings) + f"{'train s':>9}{'test s':>8}"
+    lines = [f"Test accuracy (%) on {data_name}, mean +/- 95% CI over the test episodes", head, "-" * len(head)]
+    for run in runs:
+        cells = "".join(f"{100 * run.results[s].mean:>10.2f} +/-{100 * run.results[s].ci95:>4.2f}"
+                        if s in run.results else f"{'-':>17}" for s in settings)
+        lines.append(f"{METHOD_NAMES[run.method]:<30}{cells}{run.train_wall_s:>9.0f}{run.test_wall_s:>8.0f}")
+    lines.append("Papers, on Omniglot (hours of training on a GPU):")
+    for name, row in PAPER.items():
+        lines.append(f"{name:<30}" + "".join(f"{row[s]:>17.1f}" if s in row else f"{'-':>17}" for s in settings))
+    return "\n".join(lines)
+
+
+def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, command: str, log) -> None:
+    """ProtoNet's encoder -> ``protonet_glyphs_conv4.pt``; the 5-way MAML model -> ``maml_glyphs_conv4_5w1s.pt``
+    (first order; second order -> ``maml2nd_...``). float32 state dicts, loadable with ``weights_only=True``.
+
+    Called once right after training (``test_accuracy`` empty, so a long test cannot lose the
+    weights) and again after testing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    common = {"command": command, "data": data_name, "torch": torch.__version__, "threads": args.threads,
+              "budget_minutes": args.budget_minutes, "test_episodes": args.episodes,
+              "note": (f"trained {args.budget_minutes:g} min wall on a CPU (train_cpu_s: CPU seconds): far below "
+                       "the papers' budgets (hours on a GPU); accuracy is lower than theirs")}
+    for run in runs:
+        test = {s: {"mean": round(r.mean, 4), "ci95": round(r.ci95, 4), "episodes": r.num_episodes}
+                for s, r in run.results.items()}
+        timing = {"train_wall_s": round(run.train_wall_s, 1), "train_cpu_s": round(run.train_cpu_s, 1)}
+        if run.method == "protonet":
+            encoder = run.models[0].encoder
+            ways, shots = parse_setting(args.protonet_train)
+            config = {"model": "Conv4", "model_kwargs": {"num_classes": None, "hidden": 64, "norm": "batch"},
+                      "train": {"num_ways": ways, "num_shots": shots, "num_queries": args.protonet_queries,
+                                "episodes": run.steps[args.protonet_train], "lr": args.protonet_lr,
+                                "lr_schedule": "x0.5 at 50% and 75% of the budget", "seed": args.seed},
+                      "distance": "euclidean"}
+            path = folder / PROTONET_CHECKPOINT
+        elif 5 in run.models:
+            encoder = run.models[5].model
+            config = {"model": "Conv4", "model_kwargs": {"num_classes": 5, "hidden": 64, "norm": "batch"},
+                      "first_order": run.method == "fomaml", "inner_lr": args.inner_lr,
+                      "train_inner_steps": args.train_inner_steps, "test_inner_steps": args.test_inner_steps,
+                      "train": {"num_ways": 5, "num_shots": args.maml_train_shots, "num_queries": args.maml_queries,
+                                "meta_batch": args.meta_batch, "meta_steps": run.steps["5-way"],
+                                "outer_lr": args.maml_outer_lr, "seed": args.seed}}
+            path = folder / MAML_CHECKPOINTS[run.method]
+            test = {s: v for s, v in test.items() if parse_setting(s)[0] == 5}
+        else:
+            continue
+        state = {"model": {k: v.detach().to(torch.float32).clone().contiguous()
+                           for k, v in encoder.state_dict().items()}}
+        digest = save_checkpoint(path, state, metadata={**common, "config": config, "test_accuracy": test, **timing})
+        log(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}...)")
+
+
+def load_omniglot(args, log):
+    """The Vinyals split's train/test class images, or None with a message when the zips are absent."""
+    from metalearn_lite.data.omniglot import OmniglotNotFoundError, vinyals_split
+    try:
+        split = vinyals_split(root=args.omniglot_root, download=False, num_val=0, progress=False)
+    except (OmniglotNotFoundError, FileNotFoundError) as exc:
+        first = str(exc).split(". ")[0]
+        log(f"Omniglot: skipped, the full zips are not available ({first}). "
+            "Get them with `metalearn data omniglot --download` or pass --omniglot-root.")
+        return None
+    return split.train, split.test
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated subset of {','.join(METHODS)} (default: all)")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="ProtoNet's test settings, e.g. 5w1s,20w5s")
+    parser.add_argument("--maml-settings", default="5w1s,5w5s",
+                        help="MAML's test settings (default 5w1s,5w5s; 20-way adds ~20 min, see the docstring)")
+    parser.add_argument("--budget-minutes", type=float, default=3.0,
+                        help="training wall-clock budget per method and data set (default 3)")
+    parser.add_argument("--episodes", type=int, default=600, help="test episodes per setting (default 600)")
+    parser.add_argument("--save-checkpoints", metavar="DIR", type=Path, default=None,
+                        help="save the Glyphs models as protonet_glyphs_conv4.pt / maml_glyphs_conv4_5w1s.pt in DIR")
+    parser.add_argument("--data", default="glyphs,omniglot", help="glyphs, omniglot or both (default)")
+    parser.add_argument("--omniglot-root", default=None, help="folder with the full Omniglot zips")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-queries", type=int, default=15, help="query examples per class at test (15)")
+    parser.add_argument("--protonet-train", default="20w1s", help="ProtoNet training episodes (default 20w1s)")
+    parser.add_argument("--protonet-queries", type=int, default=5)
+    parser.add_argument("--protonet-lr", type=float, default=1e-3)
+    parser.add_argument("--maml-train-shots", type=int, default=1)
+    parser.add_argument("--maml-queries", type=int, default=5, help="query examples per class in MAML training")
+    parser.add_argument("--meta-batch", type=int, default=4)
+    parser.add_argument("--maml-outer-lr", type=float, default=1e-3)
+    parser.add_argument("--inner-lr", type=float, default=0.4)
+    parser.add_argument("--train-inner-steps", type=int, default=1)
+    parser.add_argument("--test-inner-steps", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop training after this many steps too")
+    parser.add_argument("--log-every", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        parser.error(f"--methods must be a comma-separated subset of {','.join(METHODS)}, got {args.methods!r}")
+    settings = [s.strip().lower() for s in args.settings.split(",") if s.strip()]
+    maml_settings = [s.strip().lower() for s in args.maml_settings.split(",") if s.strip()]
+    for s in settings + maml_settings:
+        parse_setting(s)
+    parse_setting(args.protonet_train)
+
+    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+
+    log(f"command: {command}")
+    log(f"torch {torch.__version__}, {args.threads} thread(s); methods {', '.join(methods)}; settings "
+        f"{', '.join(settings)} (MAML: {', '.join(maml_settings)}); budget {args.budget_minutes:g} min of training per method and data set; "
+        f"{args.episodes} test episodes per setting.")
+    log("NOTE: these budgets are far below the papers' (hours of GPU training); expect lower accuracy than "
+        "theirs. Wall times on a shared machine are noisy; CPU seconds are printed too.")
+    log(f"ProtoNet trains on {args.protonet_train} ({args.protonet_queries} queries/class); MAML trains one "
+        f"model per number of ways on {args.maml_train_shots}-shot tasks, meta-batch {args.meta_batch}, "
+        f"inner lr {args.inner_lr}, {args.train_inner_steps} inner step(s) in training, "
+        f"{args.test_inner_steps} at test.")
+
+    datasets = []
+    wanted = {d.strip() for d in args.data.split(",")}
+    if "glyphs" in wanted:
+        t0 = time.perf_counter()
+        train, test = Glyphs(background=True), Glyphs(background=False)
+        log(f"Glyphs: train {train!r}; test {test!r} ({time.perf_counter() - t0:.1f} s to load)")
+        datasets.append(("Glyphs (evaluation alphabets)", train.class_images(), test.class_images()))
+    if "omniglot" in wanted:
+        omniglot = load_omniglot(args, log)
+        if omniglot is not None:
+            datasets.append(("Omniglot (Vinyals split, rotations)", *omniglot))
+
+    tables = []
+    for data_name, train_data, test_data in datasets:
+        log(f"\n== {data_name}: {train_data.shape[0]} training classes, {test_data.shape[0]} test classes")
+        runs = []
+        for method in methods:
+            log(f"-- {METHOD_NAMES[method]}")
+            save = None
+            if args.save_checkpoints is not None and data_name.startswith("Glyphs"):
+                def save(run: MethodRun) -> None:
+                    save_checkpoints([run], args.save_checkpoints, data_name, args, command, log)
+            run = run_method(method, train_data, test_data, maml_settings if "maml" in method else settings,
+                             args, log, on_trained=save)
+            runs.append(run)
+            if save is not None:
+                save(run)
+        all_settings = settings + [s for s in maml_settings if s not in settings]
+        table = format_table(runs, all_settings, data_name)
+        tables.append(table)
+        log("\n" + table)
+    log("\n== Summary\ncommand: " + command)
+    for table in tables:
+        log(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

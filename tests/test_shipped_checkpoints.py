@@ -1,0 +1,159 @@
+"""Checkpoints shipped in ``metalearn_lite/checkpoints/``: intact, loadable, and actually trained.
+
+Every file there needs a sidecar whose SHA-256 and size match, must load with
+``weights_only=True`` into the model its metadata names (strictly: no missing or extra
+keys), and must name the command that produced it. The Glyphs Conv-4 checkpoints are
+also tested on 20 Glyphs evaluation episodes: they must beat chance and the same network
+freshly initialised by a clear margin (a checkpoint of untrained or mismatched weights fails).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from metalearn_lite.algorithms.maml import MAML, accuracy
+from metalearn_lite.algorithms.neural_process import CNP, LatentNP
+from metalearn_lite.algorithms.protonet import ProtoNet
+from metalearn_lite.atomic import sha256_file
+from metalearn_lite.models import Conv4
+from metalearn_lite.training import load_checkpoint
+from metalearn_lite.training.checkpoint import SHIPPED_DIR, shipped_checkpoint
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP}
+MAX_BYTES = 1_000_000
+NUM_EPISODES = 20
+
+CHECKPOINTS = sorted(p for p in SHIPPED_DIR.glob("*") if p.is_file() and p.suffix != ".json"
+                     and p.name != "__init__.py")
+SIDECARS = sorted(SHIPPED_DIR.glob("*.json"))
+
+
+def _sidecar(path: Path) -> dict:
+    return json.loads(path.with_name(path.name + ".json").read_text())
+
+
+def build_model(state: dict, info: dict) -> tuple[torch.nn.Module, dict]:
+    """The model a checkpoint names, and its state dict. Two layouts are shipped:
+    ``{"model": "CNP", "config": {...}, "state_dict": {...}}`` (bench/train_np.py) and
+    ``{"model": state_dict}`` with ``metadata.config.model`` / ``model_kwargs`` (bench/reproduce_fewshot.py)."""
+    if isinstance(state.get("model"), str):
+        name, kwargs, weights = state["model"], state.get("config", {}), state["state_dict"]
+    else:
+        config = info["metadata"]["config"]
+        name, kwargs, weights = config["model"], config.get("model_kwargs", {}), state["model"]
+    assert name in MODELS, f"checkpoint names model {name!r}; known: {sorted(MODELS)}"
+    return MODELS[name](**kwargs), weights
+
+
+def test_the_shipped_folder_holds_checkpoints():
+    assert CHECKPOINTS, f"no checkpoints in {SHIPPED_DIR}"
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
+def test_checkpoint_has_a_sidecar_with_its_hash_size_and_command(path):
+    sidecar = path.with_name(path.name + ".json")
+    assert sidecar.is_file(), f"{path.name} has no sidecar {sidecar.name}"
+    info = _sidecar(path)
+    assert info["file"] == path.name
+    assert info["sha256"] == sha256_file(path), f"{path.name} does not match the hash in its sidecar"
+    assert info["size"] == path.stat().st_size <= MAX_BYTES
+    command = info["metadata"]["command"]
+    script = re.match(r"python (bench/\S+\.py)", command)
+    assert script and (REPO_ROOT / script.group(1)).is_file(), f"{path.name}: command {command!r} names no bench script"
+    assert shipped_checkpoint(path.name) == path
+
+
+@pytest.mark.parametrize("sidecar", SIDECARS, ids=lambda p: p.name)
+def test_every_sidecar_has_its_checkpoint(sidecar):
+    assert sidecar.with_suffix("").is_file(), f"{sidecar.name} describes a file that is not shipped"
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
+def test_checkpoint_loads_weights_only_into_its_model(path):
+    state = load_checkpoint(path)                  # checks the hash, then torch.load(weights_only=True)
+    model, weights = build_model(state, _sidecar(path))
+    model.load_state_dict(weights, strict=True)
+    for name, tensor in weights.items():
+        if tensor.is_floating_point():
+            assert tensor.dtype == torch.float32, f"{path.name}: {name} is {tensor.dtype}, ship float32"
+        assert torch.isfinite(tensor.float()).all(), f"{path.name}: {name} has NaN or inf"
+        assert torch.equal(model.state_dict()[name], tensor)
+
+
+# ----------------------------------------------------------------------------- trained, not just loadable
+
+def _glyphs_test_episodes(num_ways: int, num_shots: int):
+    from metalearn_lite.data.episodes import EpisodeSampler
+    from metalearn_lite.data.glyphs import Glyphs
+    # Uses (or creates once, ~1-2 min) the Glyphs cache under $METALEARN_LITE_CACHE, shared with the notebooks.
+    test = Glyphs(background=False, progress=False)
+    return list(EpisodeSampler(test, num_ways, num_shots, 15, seed=123).episodes(NUM_EPISODES))
+
+
+def _checkpoint(name: str) -> tuple[dict, dict]:
+    path = shipped_checkpoint(name)
+    if path is None:
+        pytest.skip(f"{name} is not shipped")
+    return load_checkpoint(path), _sidecar(path)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _agrees_with_sidecar(acc: float, info: dict) -> None:
+    """The 5-way 1-shot accuracy the sidecar records (on other episodes) agrees with ``acc``."""
+    recorded = info["metadata"].get("test_accuracy", {}).get("5w1s")
+    if recorded is not None:
+        assert abs(acc - recorded["mean"]) < 0.1, f"measured {acc:.3f} here, the sidecar records {recorded}"
+
+
+def test_protonet_checkpoint_beats_chance_and_an_untrained_network():
+    state, info = _checkpoint("protonet_glyphs_conv4.pt")
+    episodes = _glyphs_test_episodes(5, 1)
+
+    def mean_accuracy(net: ProtoNet) -> float:
+        with torch.no_grad():
+            return sum(float(net(e).accuracy) for e in episodes) / len(episodes)
+
+    trained = ProtoNet(Conv4(num_classes=None))
+    trained.encoder.load_state_dict(state["model"])
+    torch.manual_seed(0)
+    untrained = ProtoNet(Conv4(num_classes=None))
+    acc, baseline = mean_accuracy(trained), mean_accuracy(untrained)
+    assert acc > 0.75, f"trained ProtoNet scored {acc:.3f} on 5-way 1-shot (chance 0.2)"
+    assert acc > baseline + 0.1, f"trained {acc:.3f} vs untrained {baseline:.3f}"
+    _agrees_with_sidecar(acc, info)
+
+
+def test_maml_checkpoint_adapts_better_than_an_untrained_network():
+    state, info = _checkpoint("maml_glyphs_conv4_5w1s.pt")
+    config = info["metadata"]["config"]
+    episodes = _glyphs_test_episodes(5, 1)
+
+    def mean_accuracy(model: Conv4) -> float:
+        maml = MAML(model, F.cross_entropy, inner_lr=config["inner_lr"], first_order=config["first_order"])
+        total = 0.0
+        for e in episodes:
+            adapted = maml.adapt(e.support_x, e.support_y, num_inner_steps=config["test_inner_steps"]).params
+            with torch.no_grad():
+                total += float(accuracy(maml(e.query_x, adapted), e.query_y))
+        return total / len(episodes)
+
+    trained = Conv4(**config["model_kwargs"])
+    trained.load_state_dict(state["model"])
+    torch.manual_seed(0)
+    acc, baseline = mean_accuracy(trained), mean_accuracy(Conv4(**config["model_kwargs"]))
+    assert acc > 0.5, f"adapted MAML scored {acc:.3f} on 5-way 1-shot (chance 0.2)"
+    assert acc > baseline + 0.1, f"trained {acc:.3f} vs untrained {baseline:.3f}"
+    _agrees_with_sidecar(acc, info)
