@@ -10,9 +10,11 @@ the same runs are repeated on real Omniglot (Vinyals split, rotations as new cla
 otherwise that part is skipped with a message.
 
 The papers trained for hours on a GPU (ProtoNet: 60-way episodes until the validation loss
-stalls; MAML: 60,000 meta-steps of 32 tasks). The default budgets here are minutes on a
-2-core CPU, so the numbers are far below the papers' budgets and are *not* a faithful
-reproduction: they show the ordering and the size of the gaps on this data.
+stalls; MAML: 60,000 meta-steps of 32 tasks). The default budgets here are 3 minutes per
+method on a 2-core CPU (about 9 minutes of training and 10 of testing in all, estimated
+from per-episode CPU costs measured on a shared machine), so the numbers are far below
+the papers' budgets and are *not* a faithful reproduction: they show the ordering and the
+size of the gaps on this data.
 
 Choices, all printed in the header:
 
@@ -23,11 +25,11 @@ Choices, all printed in the header:
   (the budget split equally across them), each on 1-shot tasks, and tests each at 1 and 5
   shots. By default MAML runs only the 5-way settings: testing a 20-way MAML model costs
   ~1-2 CPU s per episode (3 inner steps on 100 support images), about 20 more minutes for
-  600 episodes of each 20-way setting; add them with ``--maml-settings 5w1s,5w5s,20w1s,20w5s``. Inner loop: ``--inner-lr`` 0.4, 1 step in
-  training, ``--test-inner-steps`` 3 at test (Finn et al. used 0.4, 1 step for 5-way and 5
-  for 20-way). Meta-batches are small (``--meta-batch`` 4; the paper used 32) because one
-  Conv-4 task costs ~0.1 s here. Second-order MAML is much slower per step, so in the same
-  budget it takes fewer steps.
+  600 episodes of each 20-way setting; add them with ``--maml-settings 5w1s,5w5s,20w1s,20w5s``.
+  Inner loop: ``--inner-lr`` 0.4, 1 step in training, ``--test-inner-steps`` 3 at test
+  (Finn et al. used 0.4, 1 step for 5-way and 5 for 20-way). Meta-batches are small
+  (``--meta-batch`` 4; the paper used 32) because one Conv-4 task costs ~0.1 s here.
+  Second-order MAML is much slower per step, so in the same budget it takes fewer steps.
 - Batch norm uses batch statistics at test time too (Conv4's ``BatchStatNorm2d``), as in MAML.
 - Test episodes come from a fixed seed per setting, so every method sees the same episodes.
 
@@ -35,8 +37,11 @@ Usage::
 
     METALEARN_LITE_CACHE=.cache python bench/reproduce_fewshot.py      # default: ~20 min on 2 idle cores (estimate)
     python bench/reproduce_fewshot.py --methods protonet --budget-minutes 1 --episodes 100
-    python bench/reproduce_fewshot.py --methods protonet,fomaml --settings 5w1s,5w5s \\
-        --budget-minutes 8 --save-checkpoints metalearn_lite/checkpoints
+    # the shipped checkpoints (one run per method, in parallel on a loaded machine):
+    python bench/reproduce_fewshot.py --methods protonet --data glyphs --budget-minutes 20 --episodes 100 \\
+        --threads 1 --save-checkpoints metalearn_lite/checkpoints
+    python bench/reproduce_fewshot.py --methods fomaml --data glyphs --budget-minutes 19.5 --episodes 100 \\
+        --threads 1 --save-checkpoints metalearn_lite/checkpoints
 """
 from __future__ import annotations
 
@@ -337,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"command: {command}")
     log(f"torch {torch.__version__}, {args.threads} thread(s); methods {', '.join(methods)}; settings "
-        f"{', '.join(settings)} (MAML: {', '.join(maml_settings)}); budget {args.budget_minutes:g} min of training per method and data set; "
+        f"{', '.join(settings)} (MAML: {', '.join(maml_settings)}); budget {args.budget_minutes:g} min of "
+        "training per method and data set; "
         f"{args.episodes} test episodes per setting.")
     log("NOTE: these budgets are far below the papers' (hours of GPU training); expect lower accuracy than "
         "theirs. Wall times on a shared machine are noisy; CPU seconds are printed too.")
