@@ -246,8 +246,19 @@ def _mount_jail(cfg: dict, libc, ctypes, as_root: bool) -> dict:
                 info["hidden_paths"].append(path)
             except OSError:
                 pass
+    # The interpreter may itself live under /tmp (a CI clone's .venv): keep a handle on each
+    # such tree, cover /tmp, then bind the trees back from their handles.
+    tmp_root = os.path.realpath(cfg["tmp_root"])
+    under_tmp = sorted({os.path.realpath(p) for p in cfg["readable_paths"]
+                        if os.path.exists(p) and os.path.realpath(p).startswith(tmp_root + os.sep)})
+    handles = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in under_tmp]
     mount("tmpfs", cfg["tmp_root"], "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    for path, fd in handles:
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
     info["private_tmp"] = True
+    info["rebound_under_tmp"] = under_tmp
     try:  # a /proc that shows only this PID namespace
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
         info["private_proc"] = True
