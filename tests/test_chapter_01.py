@@ -241,3 +241,19 @@ def test_stored_notebook_keeps_exercises_unanswered_and_has_no_paths():
     assert outputs.count("not answered yet") == 3
     assert not re.search(r"/(work|home|tmp|root|Users)/", outputs)
     assert not any(o["output_type"] == "error" for c in code for o in c.get("outputs", []))
+
+
+def test_welcome_notebook_is_stored_clean():
+    """Chapter 00 has no algorithm to compare; its stored form is checked here."""
+    nb = json.loads((NOTEBOOK.parent / "00_welcome.ipynb").read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), "store the notebook executed"
+    assert not any(o["output_type"] == "error" for c in code for o in c.get("outputs", []))
+    texts = json.dumps([o.get("text", "") for c in code for o in c.get("outputs", [])], ensure_ascii=False)
+    assert not re.search(r"/(work|home|tmp|root|Users)/", texts)
+    assert texts.count("not answered yet") == 1 and "✗ mse" in texts  # the placeholder and the wrong-answer demo
+    sources = ["".join(c["source"]) for c in code]
+    env_cell = next(s for s in sources if "version_tuple" in s)
+    assert env_cell.startswith("# NBVAL_IGNORE_OUTPUT") and "assert" in env_cell
+    assert any("SupportSizeWidget(" in s and s.startswith("# NBVAL_IGNORE_OUTPUT") for s in sources)
