@@ -1,0 +1,53 @@
+"""Chapter 05 (choosing a meta-learner): it reuses chapter 03's Glyphs models, so its
+recipe must be chapter 03's; the stored notebook is clean."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+CH03 = NOTEBOOKS / "03_prototypical_networks.ipynb"
+CH05 = NOTEBOOKS / "05_choosing_a_meta_learner.ipynb"
+
+
+def code_sources(path: Path) -> list[str]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def assigned_dict(path: Path, name: str, full: bool) -> dict:
+    """Evaluate the top-level ``name = dict(...)`` assignment of a notebook with ``FULL = full``."""
+    for src in code_sources(path):
+        for node in ast.parse(src).body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+                return eval(compile(ast.Expression(node.value), str(path), "eval"), {"FULL": full})
+    raise AssertionError(f"{path.name} assigns no {name}")
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_chapter_05_trains_glyphs_models_with_chapter_03s_recipe(full):
+    ch03 = assigned_dict(CH03, "BUDGET", full)
+    ch05 = assigned_dict(CH05, "GLYPHS", full)
+    assert ch05 == ch03, "chapter 05's GLYPHS budget must equal chapter 03's BUDGET (it loads 03's checkpoints)"
+    assert assigned_dict(CH05, "MAML_CONFIG", full) == assigned_dict(CH03, "MAML_CONFIG", full)
+    # same training and test episode seeds
+    src03, src05 = "\n".join(code_sources(CH03)), "\n".join(code_sources(CH05))
+    for fragment in ("num_queries=15, seed=2026)", "num_shots=1, num_queries=15, seed=1)", "torch.manual_seed(1)"):
+        assert fragment in src03 and fragment in src05, fragment
+
+
+def test_stored_notebook_is_clean():
+    nb = json.loads(CH05.read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code), "store the notebook executed"
+    text = json.dumps([c.get("outputs", []) for c in code])
+    for fragment in ("/work/", "/home/", "/root/", "/tmp/", "Traceback"):
+        assert fragment not in text, f"stored outputs contain {fragment!r}"
+    assert any("FULL = False" in "".join(c["source"]) for c in code)
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    for pointer in ("Chapter 06", "Chapter 07", "When to use which"):
+        assert pointer in markdown
