@@ -215,6 +215,10 @@ def test_protections_are_recorded(main_run):
     if os.getuid() == 0:
         assert prot["unprivileged_uid"] is True
         assert prot["pid_namespace"] is True
+        # Only system trees, the interpreter and the scratch folder are visible: another
+        # world-readable copy of the course elsewhere on the disk is out of reach too.
+        if prot.get("mount_namespace"):
+            assert prot["minimal_root"] is True, prot.get("minimal_root_error")
 
 
 def test_fork_bomb_is_contained(slow_run):

@@ -125,7 +125,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 
 
@@ -252,6 +252,7 @@ def _mount_jail(cfg: dict, libc, ctypes, as_root: bool) -> dict:
     under_tmp = sorted({os.path.realpath(p) for p in cfg["readable_paths"]
                         if os.path.exists(p) and os.path.realpath(p).startswith(tmp_root + os.sep)})
     handles = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in under_tmp]
+    scratch_fd = os.open(cfg["scratch_dir"], os.O_RDONLY | os.O_DIRECTORY)  # it is under /tmp too
     mount("tmpfs", cfg["tmp_root"], "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     for path, fd in handles:
         os.makedirs(path, exist_ok=True)
@@ -264,7 +265,71 @@ def _mount_jail(cfg: dict, libc, ctypes, as_root: bool) -> dict:
         info["private_proc"] = True
     except OSError:
         info["private_proc"] = False
+    if not as_root:
+        os.close(scratch_fd)
+    if as_root:
+        try:
+            _chroot_jail(cfg, mount, scratch_fd)
+            info["minimal_root"] = True
+        except OSError as exc:
+            info["minimal_root"] = False
+            info["minimal_root_error"] = str(exc)
     return info
+
+
+# System trees the interpreter and its C libraries need; they hold no course secrets.
+_SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+
+
+def _chroot_jail(cfg: dict, mount, scratch_fd: int) -> None:
+    """Change root to a fresh tmpfs holding only what running Python needs.
+
+    Hiding known secret folders is not enough: another copy of the course (an
+    instructor's second checkout, a backup) may be world-readable anywhere on the disk.
+    The new root holds the system trees, the interpreter's own trees and the scratch
+    directory, read-only except the scratch directory and a private ``/tmp``; nothing
+    else of the machine is visible. Dropping root afterwards (with ``no_new_privs``)
+    leaves no way back out.
+    """
+    new_root = os.path.join(cfg["tmp_root"], ".jail-root")
+    os.makedirs(new_root, exist_ok=True)
+    mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    # The jail's own /tmp first: trees that live under /tmp are bound on top of it below.
+    os.makedirs(new_root + "/tmp", exist_ok=True)
+    mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+
+    def bind(src: str, read_only: bool = True) -> None:
+        target = new_root + src
+        if os.path.isdir(src):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "a").close()
+        mount(src, target, None, MS_BIND | MS_REC)
+        if read_only:
+            mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):  # merged /usr: /lib -> usr/lib
+            os.symlink(os.readlink(path), new_root + path)
+        elif os.path.isdir(path):
+            bind(path)
+    trees = sorted({os.path.realpath(p) for p in cfg["readable_paths"] if os.path.isdir(os.path.realpath(p))})
+    for path in trees:
+        if not any(path == t or path.startswith(t + os.sep) for t in _SYSTEM_DIRS if not os.path.islink(t)):
+            bind(path)
+    for dev in _DEVICES:
+        if os.path.exists(dev):
+            bind(dev, read_only=False)
+    scratch = os.path.realpath(cfg["scratch_dir"])  # covered by the private /tmp: bind from its handle
+    os.makedirs(new_root + scratch, exist_ok=True)
+    mount(f"/proc/self/fd/{scratch_fd}", new_root + scratch, None, MS_BIND)
+    os.close(scratch_fd)
+    os.makedirs(new_root + "/proc", exist_ok=True)
+    mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV)
+    os.chroot(new_root)
+    os.chdir(scratch)
 
 
 def _jail(cfg: dict, active: dict, proto_fd: int) -> None:
