@@ -20,12 +20,12 @@ from metalearn_lite.algorithms.maml import MAML, accuracy
 from metalearn_lite.algorithms.neural_process import CNP, LatentNP
 from metalearn_lite.algorithms.protonet import ProtoNet
 from metalearn_lite.atomic import sha256_file
-from metalearn_lite.models import Conv4
+from metalearn_lite.models import Conv4, MLP
 from metalearn_lite.training import load_checkpoint
 from metalearn_lite.training.checkpoint import SHIPPED_DIR, shipped_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP}
+MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP, "MLP": MLP}
 MAX_BYTES = 1_000_000
 NUM_EPISODES = 20
 
@@ -38,17 +38,25 @@ def _sidecar(path: Path) -> dict:
     return json.loads(path.with_name(path.name + ".json").read_text())
 
 
-def build_model(state: dict, info: dict) -> tuple[torch.nn.Module, dict]:
-    """The model a checkpoint names, and its state dict. Two layouts are shipped:
-    ``{"model": "CNP", "config": {...}, "state_dict": {...}}`` (bench/train_np.py) and
-    ``{"model": state_dict}`` with ``metadata.config.model`` / ``model_kwargs`` (bench/reproduce_fewshot.py)."""
+def build_models(state: dict, info: dict) -> list[tuple[torch.nn.Module, dict]]:
+    """The model(s) a checkpoint names, each with its state dict. Three layouts are shipped:
+
+    - ``{"model": state_dict}`` with ``metadata.config.model`` / ``model_kwargs`` (bench/reproduce_fewshot.py);
+    - ``{"model": "CNP", "config": {...}, "state_dict": {...}}`` (bench/train_np.py);
+    - ``{"maml": state_dict, "pretrained": state_dict, "config": {"hidden_sizes": ...}}``: sinusoid MLPs
+      ``1 -> hidden_sizes -> 1`` (bench/reproduce_sinusoid.py).
+    """
+    config = info["metadata"].get("config", {})
+    if isinstance(state.get("model"), dict) and "model" in config:
+        return [(MODELS[config["model"]](**config.get("model_kwargs", {})), state["model"])]
     if isinstance(state.get("model"), str):
-        name, kwargs, weights = state["model"], state.get("config", {}), state["state_dict"]
-    else:
-        config = info["metadata"]["config"]
-        name, kwargs, weights = config["model"], config.get("model_kwargs", {}), state["model"]
-    assert name in MODELS, f"checkpoint names model {name!r}; known: {sorted(MODELS)}"
-    return MODELS[name](**kwargs), weights
+        assert state["model"] in MODELS, f"checkpoint names model {state['model']!r}; known: {sorted(MODELS)}"
+        return [(MODELS[state["model"]](**state.get("config", {})), state["state_dict"])]
+    if "hidden_sizes" in state.get("config", {}):
+        hidden = tuple(state["config"]["hidden_sizes"])
+        return [(MLP(1, hidden, 1), weights) for key, weights in state.items() if key != "config"]
+    raise AssertionError(f"checkpoint layout not recognised (keys {sorted(state)}): name its model in the "
+                         "state or in metadata.config.model")
 
 
 def test_the_shipped_folder_holds_checkpoints():
@@ -77,13 +85,13 @@ def test_every_sidecar_has_its_checkpoint(sidecar):
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
 def test_checkpoint_loads_weights_only_into_its_model(path):
     state = load_checkpoint(path)                  # checks the hash, then torch.load(weights_only=True)
-    model, weights = build_model(state, _sidecar(path))
-    model.load_state_dict(weights, strict=True)
-    for name, tensor in weights.items():
-        if tensor.is_floating_point():
-            assert tensor.dtype == torch.float32, f"{path.name}: {name} is {tensor.dtype}, ship float32"
-        assert torch.isfinite(tensor.float()).all(), f"{path.name}: {name} has NaN or inf"
-        assert torch.equal(model.state_dict()[name], tensor)
+    for model, weights in build_models(state, _sidecar(path)):
+        model.load_state_dict(weights, strict=True)
+        for name, tensor in weights.items():
+            if tensor.is_floating_point():
+                assert tensor.dtype == torch.float32, f"{path.name}: {name} is {tensor.dtype}, ship float32"
+            assert torch.isfinite(tensor.float()).all(), f"{path.name}: {name} has NaN or inf"
+            assert torch.equal(model.state_dict()[name], tensor)
 
 
 # ----------------------------------------------------------------------------- trained, not just loadable
