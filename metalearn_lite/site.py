@@ -70,27 +70,35 @@ def default_repo() -> Path:
     return here if (here / "notebooks").is_dir() else Path.cwd()
 
 
+def _plain(markdown: str) -> str:
+    """Markdown emphasis and code marks dropped, whitespace collapsed."""
+    return " ".join(re.sub(r"[*`]{1,2}(\S[^*`]*?)[*`]{1,2}", r"\1", markdown).split())
+
+
 def _title_and_summary(notebook: dict, fallback: str) -> tuple[str, str]:
-    """First markdown heading and the first plain paragraph after it."""
-    title, summary = fallback, ""
+    """First markdown heading, and a one-line summary: the first learning objective
+    (``**Learning objectives.** ... you can`` + ``1. ...``) or else the first paragraph."""
+    title, paragraph = fallback, ""
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "markdown":
             continue
         text = "".join(cell.get("source", ""))
-        for block in text.split("\n\n"):
-            block = block.strip()
-            if not block:
+        blocks = [b.strip() for b in text.split("\n\n") if b.strip()]
+        for i, block in enumerate(blocks):
+            if block.startswith("#"):
+                if title == fallback:
+                    title = block.splitlines()[0].lstrip("#").strip()
                 continue
-            if block.startswith("#") and title == fallback:
-                title = block.splitlines()[0].lstrip("#").strip()
-                rest = "\n".join(block.splitlines()[1:]).strip()
-                if rest and not rest.startswith(("#", "|", "!", "<", "-", "*", "```")):
-                    summary = rest
-            elif not summary and title != fallback and not block.startswith(("#", "|", "!", "<", "```")):
-                summary = block
-            if summary:
-                return title, " ".join(summary.split())
-    return title, summary
+            if title == fallback:
+                continue
+            if "objectives" in block.lower() and i + 1 < len(blocks) and blocks[i + 1].startswith("1."):
+                first = re.split(r"\n\s*2\.", blocks[i + 1])[0][2:].rstrip(";. ")
+                return title, _plain("After this chapter you can " + first + ".")
+            if not paragraph and not block.startswith(("|", "!", "<", "```", "1.", "- ", "* ", "**")):
+                paragraph = _plain(block)
+        if title != fallback and paragraph:
+            break
+    return title, paragraph
 
 
 def find_pages(repo: Path) -> list[Page]:

@@ -17,8 +17,8 @@ outputs hold widget views it:
 
 Screenshots go to ``artifacts/screenshots/<notebook>-<n>-{before,after}.png``.
 
-A second test starts JupyterLab with the widget front end
-(``@jupyter-widgets/jupyterlab-manager``) disabled and asserts that the same check FAILS.
+A second test disables the widget front end (``@jupyter-widgets/jupyterlab-manager``) in
+the run's own config dir and asserts that the same check then FAILS.
 
 Skips only when ``/usr/bin/chromium`` or the ``playwright`` package is missing, unless
 ``METALEARN_REQUIRE_BROWSER=1`` (set by ``.ci/run``), where a missing piece fails.
@@ -111,6 +111,15 @@ def widget_notebooks() -> list[tuple[str, int]]:
     return found
 
 
+def browser_opt_out(name: str) -> str | None:
+    """A notebook too slow to run whole in CI's budget may opt out with the metadata
+    ``{"metalearn": {"browser_test": false, "browser_test_reason": "..."}}``: its reason."""
+    meta = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8")).get("metadata", {}).get("metalearn", {})
+    if meta.get("browser_test", True) is False:
+        return f"{name} opts out of the browser run: {meta.get('browser_test_reason', 'no reason given')}"
+    return None
+
+
 # -------------------------------------------------------------------------- server
 @dataclass
 class LabServer:
@@ -121,7 +130,7 @@ class LabServer:
     token: str
     process: subprocess.Popen
     log: Path
-    disabled: list[str] = field(default_factory=list)
+    env: dict = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
@@ -129,6 +138,13 @@ class LabServer:
 
     def notebook_url(self, name: str) -> str:
         return f"{self.origin}/lab/tree/{quote(name)}?token={self.token}"
+
+    def set_extension(self, name: str, enabled: bool) -> None:
+        """``jupyter labextension enable/disable --level=user`` in this server's own config
+        dir (``<JUPYTER_CONFIG_DIR>/labconfig/page_config.json``); JupyterLab reads it on
+        every page load, so the next page sees the change without a restart."""
+        subprocess.run([sys.executable, "-m", "jupyter", "labextension", "enable" if enabled else "disable",
+                        "--level=user", name], env=self.env, check=True, capture_output=True, timeout=120)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -162,7 +178,7 @@ def write_lab_settings(settings_dir: Path) -> None:
         target.write_text(json.dumps(value), encoding="utf-8")
 
 
-def start_lab(workdir: Path, *, disable: tuple[str, ...] = ()) -> LabServer:
+def start_lab(workdir: Path) -> LabServer:
     """Start JupyterLab on a copy of notebooks/ in ``workdir``; wait until it answers."""
     root = workdir / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -174,10 +190,6 @@ def start_lab(workdir: Path, *, disable: tuple[str, ...] = ()) -> LabServer:
         env[var] = str(workdir / sub)
         (workdir / sub).mkdir(parents=True, exist_ok=True)
     write_lab_settings(workdir / "settings")
-    for extension in disable:
-        # --level=user writes <JUPYTER_CONFIG_DIR>/labconfig/page_config.json: the per-run dir.
-        subprocess.run([sys.executable, "-m", "jupyter", "labextension", "disable", "--level=user",
-                        extension], env=env, check=True, capture_output=True, timeout=60)
     port, token = free_port(), secrets.token_hex(16)
     log = workdir / "jupyterlab.log"
     command = [
@@ -193,7 +205,7 @@ def start_lab(workdir: Path, *, disable: tuple[str, ...] = ()) -> LabServer:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log_file,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-    server = LabServer(root, port, token, process, log, list(disable))
+    server = LabServer(root, port, token, process, log, env)
     deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None:
@@ -430,7 +442,9 @@ def test_some_chapter_has_course_widgets():
         + (" among METALEARN_BROWSER_NOTEBOOKS" if os.environ.get("METALEARN_BROWSER_NOTEBOOKS") else ""))
 
 
-@pytest.mark.parametrize("name, expected", WIDGET_NOTEBOOKS, ids=[n for n, _ in WIDGET_NOTEBOOKS])
+@pytest.mark.parametrize("name, expected", [
+    pytest.param(n, e, id=n, marks=[pytest.mark.skip(reason=browser_opt_out(n))] if browser_opt_out(n) else [])
+    for n, e in WIDGET_NOTEBOOKS])
 def test_widgets_render_and_respond_in_jupyterlab(browser, lab, name, expected):
     page = offline_page(browser, lab)
     start = time.monotonic()
@@ -458,32 +472,33 @@ PROBE_NOTEBOOK = {
 
 
 def test_check_fails_without_the_widget_front_end(browser, lab, tmp_path_factory):
-    """Same probe notebook: passes on the normal server, FAILS with the manager disabled."""
+    """Same probe notebook, same server: passes with the widget manager, FAILS without it
+    (``jupyter labextension disable @jupyter-widgets/jupyterlab-manager`` in the run's config)."""
     (lab.root / "probe.ipynb").write_text(json.dumps(PROBE_NOTEBOOK), encoding="utf-8")
     shots = tmp_path_factory.mktemp("probe-shots")
+    has_manager = f"() => window.jupyterapp.hasPlugin('{WIDGETS_EXTENSION}:plugin')"
     page = offline_page(browser, lab)
     try:
         assert len(check_notebook_widgets(page, lab, "probe.ipynb", 1, shots)) == 1
-        assert page.evaluate("() => window.jupyterapp.hasPlugin('@jupyter-widgets/jupyterlab-manager:plugin')")
+        assert page.evaluate(has_manager) is True
     finally:
         close_page(page)
 
-    broken = start_lab(tmp_path_factory.mktemp("lab-no-widgets"), disable=(WIDGETS_EXTENSION,))
+    lab.set_extension(WIDGETS_EXTENSION, enabled=False)
     try:
-        (broken.root / "probe.ipynb").write_text(json.dumps(PROBE_NOTEBOOK), encoding="utf-8")
-        page = offline_page(browser, broken)
+        page = offline_page(browser, lab)
         try:
             with pytest.raises(WidgetCheckError, match="rendered as live widgets|text fallback"):
-                check_notebook_widgets(page, broken, "probe.ipynb", 1, shots)
-            # The page did load JupyterLab and ran the cell: the failure is the missing front end.
-            assert page.evaluate("() => window.jupyterapp.hasPlugin('@jupyter-widgets/jupyterlab-manager:plugin')"
-                                 " === false")
+                check_notebook_widgets(page, lab, "probe.ipynb", 1, shots)
+            # JupyterLab loaded and ran the cell: what is missing is the widget front end.
+            assert page.evaluate(has_manager) is False
             assert page.locator(".jp-OutputArea-output").count() >= 1
         finally:
             close_page(page)
     finally:
-        broken.stop()
-    assert broken.process.poll() is not None, "the JupyterLab server must be stopped"
+        lab.set_extension(WIDGETS_EXTENSION, enabled=True)
+    page_config = json.loads((Path(lab.env["JUPYTER_CONFIG_DIR"]) / "labconfig" / "page_config.json").read_text())
+    assert not page_config.get("disabledExtensions", {}).get(WIDGETS_EXTENSION), page_config
 
 
 def test_pages_never_leave_the_local_server(browser, lab):
