@@ -109,9 +109,9 @@ def main() -> None:
         loop, vmap = statistics.median(times["loop"]), statistics.median(times["vmap"])
         mem = {s: peak_memory(name, s) for s in ("loop", "vmap")}
         auto, _ = choose_strategy(model, cfg["first_order"])
-        print(f"{name:26s} {loop:8.2f} {vmap:8.2f} {vmap / loop:5.2f}x {mem["loop"]:8.1f} {mem["vmap"]:8.1f} "
+        print(f"{name:26s} {loop:8.2f} {vmap:8.2f} {vmap / loop:5.2f}x {mem['loop']:8.1f} {mem['vmap']:8.1f} "
               f"{diff:9.1e}  {auto} ({(vmap if auto == 'vmap' else loop) / loop:.2f}x loop, "
-              f"{mem[auto] / max(mem["loop"], 0.1):.2f}x memory)")
+              f"{mem[auto] / max(mem['loop'], 0.1):.2f}x memory)")
 
 
 if __name__ == "__main__":
