@@ -15,7 +15,9 @@ CH05 = NOTEBOOKS / "05_choosing_a_meta_learner.ipynb"
 
 def code_sources(path: Path) -> list[str]:
     nb = json.loads(path.read_text(encoding="utf-8"))
-    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    # IPython magics ("%matplotlib inline") are not Python: drop them before parsing
+    return ["\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith("%"))
+            for c in nb["cells"] if c["cell_type"] == "code"]
 
 
 def assigned_dict(path: Path, name: str, full: bool) -> dict:
