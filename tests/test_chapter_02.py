@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from notebook_cells import notebook_cells
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -21,10 +22,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_maml.ipynb"
 
 
 def _cells(tag: str | None = None) -> list[dict]:
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    if tag is not None:
-        cells = [c for c in cells if tag in c.get("metadata", {}).get("tags", [])]
-    return cells
+    return notebook_cells(NOTEBOOK, tag)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from notebook_cells import notebook_cells
 import torch
 
 from metalearn_lite.algorithms import CNP, LatentNP, gaussian_log_likelihood
@@ -19,11 +20,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_neural_proces
 
 
 def _cells(tag: str | None = None) -> list[dict]:
-    nb = json.loads(NOTEBOOK.read_text())
-    cells = nb["cells"]
-    if tag is not None:
-        cells = [c for c in cells if tag in c.get("metadata", {}).get("tags", [])]
-    return cells
+    return notebook_cells(NOTEBOOK, tag)
 
 
 @pytest.fixture(scope="module")
