@@ -92,6 +92,15 @@ def _font(name: str):
     return font
 
 
+# An open FT2Font reads glyph data lazily from its file. A forked child inherits the
+# parent's open files *with a shared offset*, so two worker processes reading the same
+# inherited font at once get each other's bytes (wrong or blank glyphs, differing from run
+# to run). Each child therefore forgets the handles and opens its own (matplotlib's font
+# cache does the same).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_font.cache_clear)
+
+
 @functools.lru_cache(maxsize=None)
 def font_charmap(name: str) -> frozenset[int]:
     """Code points that font ``name`` maps to a glyph."""

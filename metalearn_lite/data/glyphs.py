@@ -7,7 +7,7 @@ noise (see :mod:`metalearn_lite.data.glyph_render`; which characters, and the fi
 background/evaluation split, are in :mod:`metalearn_lite.data.glyph_alphabets`).
 
 Generated once per seed (well under two minutes on 2 cores) and cached as
-``data_dir()/glyphs-v1-seed{seed}.npz`` (``$METALEARN_LITE_CACHE`` moves the cache)::
+``data_dir()/glyphs-v2-seed{seed}.npz`` (``$METALEARN_LITE_CACHE`` moves the cache)::
 
     from metalearn_lite.data.glyphs import Glyphs
     train = Glyphs(background=True)        # generates on first use, then loads in < 1 s
@@ -39,7 +39,8 @@ __all__ = [
     "glyphs_path", "load_glyphs", "save_glyphs", "plot_contact_sheet",
 ]
 
-GLYPHS_VERSION = "glyphs-v1"   # bump when the generator's output changes; old caches regenerate
+GLYPHS_VERSION = "glyphs-v2"   # bump when the generator's output changes; old caches regenerate (v1 caches
+                               # could hold glyphs garbled by the forked-worker font race)
 NUM_DRAWERS = 20
 STYLE_IOU_MIN = 0.35           # a font variant must draw the character like the reference font
 
@@ -194,7 +195,7 @@ _REQUIRED = ("version", "images", "alphabet_index", "characters", "alphabets", "
 
 
 def glyphs_path(seed: int = 0, root: str | os.PathLike | None = None) -> Path:
-    """``root/glyphs-v1-seed{seed}.npz``; root defaults to ``metalearn_lite.paths.data_dir()``."""
+    """``root/glyphs-v2-seed{seed}.npz``; root defaults to ``metalearn_lite.paths.data_dir()``."""
     root = data_dir() if root is None else Path(root)
     return root / f"{GLYPHS_VERSION}-seed{int(seed)}.npz"
 
