@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("grade", help="grade a folder of submissions in sandboxes")
     parser.add_argument("submissions", help="folder with one .ipynb or .py per student")
     parser.add_argument("--assignment", required=True, choices=sorted(ASSIGNMENTS),
-                        help="which homework (maml, protonet, np)")
+                        help="which homework (maml, protonet, np, education)")
     parser.add_argument("--out", required=True, help="output folder for grades.csv, JSON, feedback")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="submissions graded in parallel (default: number of cores)")

@@ -88,7 +88,7 @@ def _expected(fn, build) -> dict:
 
 @lru_cache(maxsize=None)
 def load_assignment(name: str, tests_dir: str | None = None) -> Assignment:
-    """Questions and cases of assignment ``name`` ("maml", "protonet", "np").
+    """Questions and cases of assignment ``name`` ("maml", "protonet", "np", "education").
 
     ``tests_dir``: a private folder holding ``<name>/hidden_tests.py`` (same interface as
     the shipped ``grading/assignments/<name>/hidden_tests.py``), for courses that keep

@@ -86,6 +86,25 @@ ASSIGNMENTS: dict[str, list[Question]] = {
         Question("3.4", "elbo", 2, "The neural-process ELBO",
                  "ELBO = log-likelihood of the targets - KL(q(z|context, target) || "
                  "p(z|context)), per task: [B]."),
+    ],    "education": [
+        Question("4.1", "irt_probability", 2, "The 2PL item response function",
+                 "P(correct) = sigmoid(a_i * (theta_s - b_i)) for every student s and item i: "
+                 "theta [S], a [I], b [I] -> [S, I] (broadcast, no loops needed)."),
+        Question("4.2", "ability_posterior", 3, "Ability posterior on a grid",
+                 "posterior[g] is proportional to prior[g] * prod_k p_k(grid[g])^y_k (1 - p_k(grid[g]))^(1 - y_k). "
+                 "Work with log-probabilities (F.logsigmoid(x) = log p, F.logsigmoid(-x) = log(1 - p)) "
+                 "and normalise with a softmax: with many answers the plain product underflows to 0. "
+                 "Output [G], summing to 1."),
+        Question("4.3", "fisher_information", 2, "Fisher information of an item",
+                 "I_i(theta) = a_i^2 * p_i(theta) * (1 - p_i(theta)), with p from 4.1: "
+                 "theta [S], a [I], b [I] -> [S, I]."),
+        Question("4.4", "next_item", 2, "The most informative next question",
+                 "Among the items not yet answered (answered[i] is False), the index with the largest "
+                 "Fisher information at theta_hat, as a 0-d long tensor; -1 when every item is answered."),
+        Question("4.5", "rank_auc", 3, "AUC from ranks",
+                 "AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg), where R_pos sums the ranks "
+                 "(1 = lowest score) of the positives and tied scores share their average rank. "
+                 "Return a 0-d float tensor."),
     ],
 }
 
@@ -178,6 +197,32 @@ def _np_args(seed, which):
     return [target_y, mean, std, mu_q, std_q, mu_p, std_p]
 
 
+def _edu_items(g, num_items):
+    a = torch.nn.functional.softplus(_randn(g, num_items)) + 0.3      # discriminations > 0
+    b = 1.2 * _randn(g, num_items)                                      # difficulties
+    return a, b
+
+
+def _edu_args(seed, which, num_students=3, num_items=4, num_answers=5, grid_points=9):
+    g = _gen(seed)
+    if which in ("probability", "information"):
+        theta = 1.5 * _randn(g, num_students)
+        return [theta, *_edu_items(g, num_items)]
+    if which == "posterior":
+        grid = torch.linspace(-3.0, 3.0, grid_points, dtype=torch.float64)
+        prior = torch.exp(-0.5 * grid ** 2)
+        a, b = _edu_items(g, num_answers)
+        answers = (torch.rand(num_answers, generator=g, dtype=torch.float64) < 0.5).double()
+        return [grid, prior / prior.sum(), a, b, answers]
+    if which == "next":
+        a, b = _edu_items(g, num_items)
+        answered = torch.rand(num_items, generator=g) < 0.4
+        return [1.5 * _randn(g, 1)[0], a, b, answered]
+    labels = (torch.arange(num_items) % 2).double()[torch.randperm(num_items, generator=g)]
+    scores = torch.round(labels + _randn(g, num_items), decimals=1)  # rounding makes some ties
+    return [scores, labels]
+
+
 VISIBLE: dict[str, list[VisibleCase]] = {
     "1.1": [VisibleCase("two tensors, inner_lr=0.1", lambda: _maml_update_args(11)),
             VisibleCase("two tensors, inner_lr=0.5", lambda: _maml_update_args(14, 0.5))],
@@ -200,6 +245,12 @@ VISIBLE: dict[str, list[VisibleCase]] = {
     "3.3": [VisibleCase("2 tasks, 3 latent dims", lambda: _np_args(33, "kl")),
             VisibleCase("2 tasks, other seed", lambda: _np_args(34, "kl"))],
     "3.4": [VisibleCase("2 tasks", lambda: _np_args(35, "elbo"))],
+    "4.1": [VisibleCase("3 students, 4 items", lambda: _edu_args(41, "probability"))],
+    "4.2": [VisibleCase("5 answers, 9-point grid", lambda: _edu_args(42, "posterior")),
+            VisibleCase("2 answers, 7-point grid", lambda: _edu_args(43, "posterior", num_answers=2, grid_points=7))],
+    "4.3": [VisibleCase("3 students, 4 items", lambda: _edu_args(44, "information"))],
+    "4.4": [VisibleCase("6 items, some answered", lambda: _edu_args(48, "next", num_items=6))],
+    "4.5": [VisibleCase("8 scores, 4 positives", lambda: _edu_args(46, "auc", num_items=8))],
 }
 
 
