@@ -62,6 +62,28 @@ class SiteReport:
     pages: list[Page]
     copied: list[PurePosixPath]
     widget_fallbacks: dict[str, int]
+    mathjax: str = "local"  # "local": MathJax copied into the site (works offline); else the CDN URL used
+
+
+MATHJAX_DIR = PurePosixPath("mathjax")
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,course-fonts"  # the first two ship with jupyter-server-mathjax
+# jupyter-server-mathjax ships only the STIX-Web web fonts: without this, MathJax asks for
+# its TeX fonts, fails to load them and shows "[Math Processing Error]" (for a prime, say).
+_MATHJAX_FONTS = """MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null,
+                                   webFont: "STIX-Web", imageFont: null}});
+MathJax.Ajax.loadComplete("[MathJax]/config/course-fonts.js");
+"""
+MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
+
+
+def _mathjax_source() -> Path | None:
+    """MathJax 2's files from the ``jupyter-server-mathjax`` package, or None if it is missing."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    static = Path(jupyter_server_mathjax.__file__).parent / "static"
+    return static if (static / "MathJax.js").is_file() else None
 
 
 def default_repo() -> Path:
@@ -259,6 +281,10 @@ def build_site(out: Path, repo: Path | None = None) -> SiteReport:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     exporter = HTMLExporter(template_name="lab", embed_images=True)
+    mathjax = _mathjax_source()
+    if mathjax is not None:  # math renders offline (a student's laptop, a course intranet)
+        shutil.copytree(mathjax, out / MATHJAX_DIR, ignore=shutil.ignore_patterns("*.md", "__pycache__"))
+        _write_page(out / MATHJAX_DIR / "config" / "course-fonts.js", _MATHJAX_FONTS)
     converted = {p.source for p in pages}
     copies: set[PurePosixPath] = set()
     fallbacks: dict[str, int] = {}
@@ -267,6 +293,8 @@ def build_site(out: Path, repo: Path | None = None) -> SiteReport:
         notebook = nbformat.read(source, as_version=4)
         fallbacks[str(page.source)] = _strip_widget_state(notebook)
         resources = {"metadata": {"name": page.title, "path": str(source.parent)}}
+        exporter.mathjax_url = (MATHJAX_CDN if mathjax is None else
+                                f"{_relative(MATHJAX_DIR / 'MathJax.js', page.target.parent)}?config={MATHJAX_CONFIG}")
         body, _ = exporter.from_notebook_node(notebook, resources=resources)
         body = _rewrite_links(body, page, repo, converted, copies)
         head, sep, rest = body.partition("<main>") if "<main>" in body else body.partition("<body")
@@ -289,7 +317,7 @@ def build_site(out: Path, repo: Path | None = None) -> SiteReport:
     figures = [p for p in copied if p.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg")
                and p.parts[:2] == ("docs", "img")]
     _write_page(out / "index.html", _index_html(pages, figures))
-    return SiteReport(out, pages, copied, fallbacks)
+    return SiteReport(out, pages, copied, fallbacks, "local" if mathjax is not None else MATHJAX_CDN)
 
 
 def _write_page(path: Path, text: str) -> None:
@@ -323,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"broken link: {problem}", file=sys.stderr)
     chapters = sum(p.section == "Chapters" for p in report.pages)
     print(f"site: {chapters} chapters, {len(report.pages) - chapters} homework pages, "
-          f"{sum(report.widget_fallbacks.values())} widget figures, {len(report.copied)} files copied "
+          f"{sum(report.widget_fallbacks.values())} widget figures, {len(report.copied)} files copied, "
+          f"MathJax {'local (offline)' if report.mathjax == 'local' else 'from ' + report.mathjax} "
           f"-> {report.out.resolve() / 'index.html'}")
     return 1 if problems else 0
 

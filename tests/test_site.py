@@ -142,3 +142,16 @@ def test_find_pages_lists_chapters_then_homework_never_solutions():
 def test_build_refuses_a_folder_without_notebooks(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected chapter notebooks"):
         build_site(tmp_path / "out", tmp_path)
+
+
+def test_math_is_typeset_from_the_site_itself_not_a_cdn(site):
+    """Chapter pages load MathJax from the site (relative path), so equations render offline."""
+    assert site.mathjax == "local", "jupyter-server-mathjax (a course dependency) should be installed"
+    assert (site.out / "mathjax" / "MathJax.js").is_file()
+    for notebook in CHAPTERS:
+        text = (site.out / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
+        sources = re.findall(r'<script[^>]*src="([^"]+)"', text)
+        assert "../mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,course-fonts" in sources, sources
+        assert not [s for s in sources if "://" in s or s.startswith("//")], f"{notebook.name} loads remote scripts"
+        configs = re.search(r"MathJax\.js\?config=([^\"&]+)", text).group(1).split(",")
+        assert all((site.out / "mathjax" / "config" / f"{c}.js").is_file() for c in configs), configs
