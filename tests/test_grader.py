@@ -179,6 +179,7 @@ def test_compare_is_strict_about_types_shapes_and_values():
     assert compare(exp, _t([1, 2], [2], "int64")).category == "wrong_dtype"
     assert compare(exp, _t([1.0, float("nan")], [2])).category == "not_finite"
     assert compare(exp, _t([True, 2.0], [2])).category == "not_finite"  # bool is not a number
+    assert compare(exp, {"kind": "unsupported", "type": "not finite"}).category == "not_finite"  # from the child
     assert compare(exp, _t([1.0, 2.1], [2])).category == "wrong_values"
     assert compare(exp, _t([1.0], [2])).category == "wrong_type"  # data/shape mismatch
     assert compare(exp, {"kind": "unsupported", "type": "AlwaysEqual"}).category == "wrong_type"

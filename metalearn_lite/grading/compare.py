@@ -87,6 +87,9 @@ def compare(expected: dict, got, rtol: float = 1e-5, atol: float = 1e-7, _path: 
         exp = _as_tensor(expected)
         tensor = _as_tensor(got)
         if tensor is None:
+            if type(got) is dict and got.get("kind") == "unsupported" and got.get("type") == "not finite":
+                # the child could not encode the output as finite JSON (harness.emit)
+                return Verdict(False, "not_finite", f"{_path}: contains a NaN or inf")
             return Verdict(False, "wrong_type", f"{_path}: expected a tensor of shape "
                            f"{exp['shape']}, got {_describe(got)}")
         if tensor["shape"] != exp["shape"]:

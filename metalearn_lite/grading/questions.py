@@ -89,7 +89,7 @@ ASSIGNMENTS: dict[str, list[Question]] = {
     ],    "education": [
         Question("4.1", "irt_probability", 2, "The 2PL item response function",
                  "P(correct) = sigmoid(a_i * (theta_s - b_i)) for every student s and item i: "
-                 "theta [S], a [I], b [I] -> [S, I] (broadcast, no loops needed)."),
+                 "a [I], b [I], theta [S] -> [S, I] (broadcast, no loops needed)."),
         Question("4.2", "ability_posterior", 3, "Ability posterior on a grid",
                  "posterior[g] is proportional to prior[g] * prod_k p_k(grid[g])^y_k (1 - p_k(grid[g]))^(1 - y_k). "
                  "Work with log-probabilities (F.logsigmoid(x) = log p, F.logsigmoid(-x) = log(1 - p)) "
@@ -97,7 +97,7 @@ ASSIGNMENTS: dict[str, list[Question]] = {
                  "Output [G], summing to 1."),
         Question("4.3", "fisher_information", 2, "Fisher information of an item",
                  "I_i(theta) = a_i^2 * p_i(theta) * (1 - p_i(theta)), with p from 4.1: "
-                 "theta [S], a [I], b [I] -> [S, I]."),
+                 "a [I], b [I], theta [S] -> [S, I]."),
         Question("4.4", "next_item", 2, "The most informative next question",
                  "Among the items not yet answered (answered[i] is False), the index with the largest "
                  "Fisher information at theta_hat, as a 0-d long tensor; -1 when every item is answered."),
@@ -207,20 +207,40 @@ def _edu_args(seed, which, num_students=3, num_items=4, num_answers=5, grid_poin
     g = _gen(seed)
     if which in ("probability", "information"):
         theta = 1.5 * _randn(g, num_students)
-        return [theta, *_edu_items(g, num_items)]
+        return [*_edu_items(g, num_items), theta]
     if which == "posterior":
         grid = torch.linspace(-3.0, 3.0, grid_points, dtype=torch.float64)
         prior = torch.exp(-0.5 * grid ** 2)
         a, b = _edu_items(g, num_answers)
         answers = (torch.rand(num_answers, generator=g, dtype=torch.float64) < 0.5).double()
-        return [grid, prior / prior.sum(), a, b, answers]
+        return [a, b, answers, grid, prior / prior.sum()]
     if which == "next":
         a, b = _edu_items(g, num_items)
         answered = torch.rand(num_items, generator=g) < 0.4
-        return [1.5 * _randn(g, 1)[0], a, b, answered]
+        return [a, b, 1.5 * _randn(g, 1)[0], answered]
     labels = (torch.arange(num_items) % 2).double()[torch.randperm(num_items, generator=g)]
     scores = torch.round(labels + _randn(g, num_items), decimals=1)  # rounding makes some ties
     return [scores, labels]
+
+
+def _edu_many_answers(seed, num_answers, grid_points=41):
+    """Many answers to sharp items, half of them surprising: the product of the answer
+    probabilities underflows float64 at every grid point (a plain product gives 0/0)."""
+    _, _, _, grid, prior = _edu_args(seed, "posterior", grid_points=grid_points)
+    g = _gen(seed)
+    a = 2.5 + torch.rand(num_answers, generator=g, dtype=torch.float64)
+    b = 2.0 * _randn(g, num_answers)
+    answers = (torch.rand(num_answers, generator=g, dtype=torch.float64) < 0.5).double()
+    return [a, b, answers, grid, prior]
+
+
+def _edu_best_answered(seed, num_items):
+    """``next_item`` arguments where the most informative item overall is already answered."""
+    a, b, theta, _ = _edu_args(seed, "next", num_items=num_items)
+    p = torch.sigmoid(a * (theta - b))
+    answered = torch.zeros(num_items, dtype=torch.bool)
+    answered[int((a ** 2 * p * (1 - p)).argmax())] = True
+    return [a, b, theta, answered]
 
 
 VISIBLE: dict[str, list[VisibleCase]] = {
@@ -247,10 +267,15 @@ VISIBLE: dict[str, list[VisibleCase]] = {
     "3.4": [VisibleCase("2 tasks", lambda: _np_args(35, "elbo"))],
     "4.1": [VisibleCase("3 students, 4 items", lambda: _edu_args(41, "probability"))],
     "4.2": [VisibleCase("5 answers, 9-point grid", lambda: _edu_args(42, "posterior")),
-            VisibleCase("2 answers, 7-point grid", lambda: _edu_args(43, "posterior", num_answers=2, grid_points=7))],
+            VisibleCase("2 answers, 7-point grid", lambda: _edu_args(43, "posterior", num_answers=2, grid_points=7)),
+            VisibleCase("1,500 answers (a plain product underflows to 0)", lambda: _edu_many_answers(47, 1500))],
     "4.3": [VisibleCase("3 students, 4 items", lambda: _edu_args(44, "information"))],
-    "4.4": [VisibleCase("6 items, some answered", lambda: _edu_args(48, "next", num_items=6))],
-    "4.5": [VisibleCase("8 scores, 4 positives", lambda: _edu_args(46, "auc", num_items=8))],
+    "4.4": [VisibleCase("6 items, some answered", lambda: _edu_args(48, "next", num_items=6)),
+            VisibleCase("the most informative item is already answered", lambda: _edu_best_answered(49, 6))],
+    "4.5": [VisibleCase("8 scores, 4 positives", lambda: _edu_args(46, "auc", num_items=8)),
+            VisibleCase("tied scores across the classes", lambda: [
+                torch.tensor([0.5, 0.5, 0.5, 0.9, 0.2, 0.7], dtype=torch.float64),
+                torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0, 0.0], dtype=torch.float64)])],
 }
 
 

@@ -1,30 +1,32 @@
-"""Hidden tests and reference code for the meta-learning-for-education homework (instructor side)."""
+"""Hidden tests and reference code for the meta-learning-for-education homework (instructor side).
+
+Argument order follows ``metalearn_lite.education.irt``: item parameters ``a, b`` first."""
 import torch
 import torch.nn.functional as F
 
-from metalearn_lite.grading.questions import _edu_args, _edu_items, _gen, _randn
+from metalearn_lite.grading.questions import _edu_args, _edu_best_answered, _edu_items, _edu_many_answers, _gen
 
 
-def irt_probability(theta, a, b):
+def irt_probability(a, b, theta):
     return torch.sigmoid(a[None, :] * (theta[:, None] - b[None, :]))
 
 
-def ability_posterior(grid, prior, a, b, answers):
+def ability_posterior(a, b, answers, grid, prior):
     logits = a[:, None] * (grid[None, :] - b[:, None])                        # [K, G]
     loglik = (answers[:, None] * F.logsigmoid(logits)
               + (1 - answers[:, None]) * F.logsigmoid(-logits)).sum(0)         # [G]
     return torch.softmax(loglik + torch.log(prior), dim=0)
 
 
-def fisher_information(theta, a, b):
-    p = irt_probability(theta, a, b)
+def fisher_information(a, b, theta):
+    p = irt_probability(a, b, theta)
     return a[None, :] ** 2 * p * (1 - p)
 
 
-def next_item(theta_hat, a, b, answered):
+def next_item(a, b, theta_hat, answered):
     if bool(answered.all()):
         return torch.tensor(-1)
-    info = fisher_information(theta_hat.reshape(1), a, b)[0]
+    info = fisher_information(a, b, theta_hat.reshape(1))[0]
     return info.masked_fill(answered, -1.0).argmax()
 
 
@@ -40,40 +42,25 @@ REFERENCE = {"4.1": irt_probability, "4.2": ability_posterior, "4.3": fisher_inf
              "4.4": next_item, "4.5": rank_auc}
 
 
-def _long_test(seed, num_answers):
-    """Many answers to sharp items, half of them surprising: the product of the answer
-    probabilities underflows float64 at every grid point (a naive product gives 0/0)."""
-    grid, prior, _, _, _ = _edu_args(seed, "posterior", grid_points=41)
-    g = _gen(seed)
-    a = 2.5 + torch.rand(num_answers, generator=g, dtype=torch.float64)
-    b = 2.0 * _randn(g, num_answers)
-    answers = (torch.rand(num_answers, generator=g, dtype=torch.float64) < 0.5).double()
-    return [grid, prior, a, b, answers]
-
-
 def hidden_cases(qid):
     """``[(name, args)]`` with other sizes, edge cases and traps for the naive formula."""
     if qid in ("4.1", "4.3"):
         kind = "probability" if qid == "4.1" else "information"
         cases = [(f"{s} students, {i} items", _edu_args(seed, kind, num_students=s, num_items=i))
                  for seed, s, i in [(401, 1, 7), (402, 5, 2), (403, 4, 10)]]
-        g = _gen(404)
-        a, b = _edu_items(g, 3)
-        cases.append(("extreme abilities", [torch.tensor([-8.0, 0.0, 8.0], dtype=torch.float64), a, b]))
+        a, b = _edu_items(_gen(404), 3)
+        cases.append(("extreme abilities", [a, b, torch.tensor([-8.0, 0.0, 8.0], dtype=torch.float64)]))
         return cases
     if qid == "4.2":
         return [("9 answers, 21-point grid", _edu_args(411, "posterior", num_answers=9, grid_points=21)),
                 ("1 answer, 5-point grid", _edu_args(412, "posterior", num_answers=1, grid_points=5)),
                 ("no answers: the prior", _edu_args(413, "posterior", num_answers=0, grid_points=7)),
-                ("1500 answers (underflows without logs)", _long_test(414, 1500))]
+                ("2,000 answers (underflows without logs)", _edu_many_answers(414, 2000, grid_points=61))]
     if qid == "4.4":
         cases = [(f"{n} items", _edu_args(seed, "next", num_items=n)) for seed, n in [(422, 4), (432, 9), (433, 15)]]
-        theta, a, b, _ = _edu_args(424, "next", num_items=5)
-        best = fisher_information(theta.reshape(1), a, b)[0].argmax()
-        answered = torch.zeros(5, dtype=torch.bool)
-        answered[best] = True
-        cases.append(("the best item is answered", [theta, a, b, answered]))
-        cases.append(("everything answered", [theta, a, b, torch.ones(5, dtype=torch.bool)]))
+        cases.append(("the best item is answered", _edu_best_answered(424, 5)))
+        a, b, theta, _ = _edu_args(425, "next", num_items=5)
+        cases.append(("everything answered", [a, b, theta, torch.ones(5, dtype=torch.bool)]))
         return cases
     tied = torch.tensor([0.5, 0.5, 0.5, 0.9, 0.1, 0.5], dtype=torch.float64)
     return [("12 scores", _edu_args(431, "auc", num_items=12)),
