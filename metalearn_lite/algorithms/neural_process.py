@@ -167,8 +167,9 @@ class LatentNP(nn.Module):
 
     def _sample_predictions(self, context_x, context_y, target_x, num_samples, generator=None) -> NPPrediction:
         prior = self.latent(context_x, context_y)
+        # drawn on the CPU (where a seeded generator lives, so samples repeat across devices), then moved
         eps = torch.randn((num_samples, *prior.loc.shape), generator=generator, dtype=prior.loc.dtype)
-        z = prior.loc + prior.scale * eps
+        z = prior.loc + prior.scale * eps.to(prior.loc.device)
         return self.decode(target_x, z, self._r(context_x, context_y))
 
     def loss(self, episode: Episode) -> NPLoss:
