@@ -137,6 +137,28 @@ def test_meta_backward_with_sgd_equals_reptile_step_and_outer_step():
         assert torch.equal(stepped.params[k], p.detach())
 
 
+def test_surrogate_loss_drives_meta_train_like_reptile_step():
+    """The surrogate's value is the mean task loss at theta and its gradient is g, so
+    meta_train + SGD(lr=epsilon) takes exactly reptile_step's step."""
+    from metalearn_lite.training import meta_train
+
+    torch.manual_seed(4)
+    batch = SinusoidTasks().sample(3, 5, 5, generator=6)
+    reptile = Reptile(MLP(1, (16,), 1), F.mse_loss, inner_lr=0.02, num_inner_steps=2)
+    theta = {k: v.detach().clone() for k, v in reptile.params().items()}
+    task_x, task_y = task_data(batch)
+    expected = reptile_step(reptile.model, theta, task_x, task_y, F.mse_loss, num_inner_steps=2, inner_lr=0.02,
+                            outer_lr=0.1)
+    surrogate = reptile.surrogate_loss(batch)
+    at_theta = torch.stack([F.mse_loss(functional_call(reptile.model, theta, (x,)), y) for x, y in zip(task_x, task_y)])
+    assert torch.allclose(surrogate.detach(), at_theta.mean())
+    history = meta_train(lambda step: reptile.surrogate_loss(batch), torch.optim.SGD(reptile.parameters(), lr=0.1),
+                         1, progress=False)
+    assert history["loss"][0] == pytest.approx(float(at_theta.mean()))
+    for k, p in reptile.params().items():
+        assert torch.allclose(p, expected.params[k], atol=1e-6)
+
+
 def test_short_sinusoid_run_lowers_post_adaptation_loss():
     """Two seconds of Reptile (one task per step, epsilon annealed 1 -> 0 as in the paper's sine demo,
     driven through meta_backward and torch's SGD): after 5 steps on 10 points the meta-learned theta

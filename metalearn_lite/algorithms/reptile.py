@@ -235,6 +235,19 @@ class Reptile(nn.Module):
             p.grad = g.clone() if p.grad is None else p.grad + g
         return result
 
+    def surrogate_loss(self, episode: Episode, generator: int | torch.Generator | None = None) -> Tensor:
+        """A scalar for ``meta_train`` (which calls ``loss.backward()``): its value is the
+        meta-batch's mean task loss at ``theta`` (``losses[:, 0]``, to log), its gradient with
+        respect to ``theta`` is exactly ``g``::
+
+            surrogate(theta) = mean_i L_{D_i}(theta) + sum_n <theta_n, g_n> - stop_grad(sum_n <theta_n, g_n>)
+
+        so ``meta_train(lambda step: reptile.surrogate_loss(batch), Adam(...), ...)`` runs Reptile
+        with any optimiser, like every other algorithm in the course."""
+        result = self.meta_gradient(episode, generator)
+        inner = sum((p * result.meta_grad[name]).sum() for name, p in self.model.named_parameters())
+        return result.losses[:, 0].mean() + inner - inner.detach()
+
     def outer_step(self, episode: Episode, generator: int | torch.Generator | None = None) -> ReptileResult:
         """``theta <- theta - epsilon * g`` in place, with ``epsilon = self.outer_lr``."""
         result = self.meta_gradient(episode, generator)
