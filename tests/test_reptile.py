@@ -203,3 +203,15 @@ def test_errors():
         reptile.meta_gradient(SinusoidTasks().sample(2, 3, 3, generator=0)[0])
     with pytest.raises(ValueError, match="inner_lr must be > 0"):
         Reptile(model, F.mse_loss, inner_lr=0.0)
+
+
+def test_without_a_generator_each_outer_step_draws_new_minibatches():
+    """generator=None means torch's global RNG, not a fixed seed: two calls on the same batch
+    shuffle differently (a fixed order would repeat the same minibatches every outer step)."""
+    torch.manual_seed(5)
+    batch = SinusoidTasks().sample(2, 5, 5, generator=7)
+    reptile = Reptile(MLP(1, (16,), 1), F.mse_loss, inner_lr=0.05, num_inner_steps=3, inner_batch_size=3)
+    first, second = reptile.meta_gradient(batch), reptile.meta_gradient(batch)
+    assert any(not torch.allclose(first.meta_grad[k], second.meta_grad[k]) for k in first.meta_grad)
+    seeded = [reptile.meta_gradient(batch, generator=11) for _ in range(2)]
+    assert all(torch.equal(seeded[0].meta_grad[k], seeded[1].meta_grad[k]) for k in seeded[0].meta_grad)

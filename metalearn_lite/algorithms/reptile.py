@@ -55,7 +55,14 @@ def task_data(episode: Episode) -> tuple[Tensor, Tensor]:
             torch.cat([episode.support_y, episode.query_y], dim=dim))
 
 
-def _minibatches(num_examples: int, batch_size: int, num_batches: int, generator: torch.Generator) -> list[Tensor]:
+def _generator(generator: int | torch.Generator | None) -> torch.Generator | None:
+    """A seed or generator -> a generator; ``None`` stays ``None`` (torch's global RNG), so a
+    training loop that passes nothing gets a fresh minibatch order at every outer step."""
+    return None if generator is None else make_generator(generator)
+
+
+def _minibatches(num_examples: int, batch_size: int, num_batches: int,
+                 generator: torch.Generator | None) -> list[Tensor]:
     """``num_batches`` index sets of ``batch_size``: consecutive chunks of ``torch.randperm(num_examples)``,
     with a fresh permutation whenever fewer than ``batch_size`` indices are left."""
     batches: list[Tensor] = []
@@ -77,7 +84,8 @@ def reptile_adapt(model: nn.Module, params: Mapping[str, Tensor], task_x: Tensor
     Args:
         task_x: ``[n, *x_shape]``; task_y: ``[n, *y_shape]`` (one task, e.g. ``task_data(episode)``).
         inner_batch_size: ``None`` for full-batch steps; else each step uses the next
-            ``inner_batch_size`` examples of a random permutation drawn from ``generator``
+            ``inner_batch_size`` examples of a random permutation drawn from ``generator`` (a seed
+            or generator; ``None``: torch's global RNG, fresh at every call)
             (reshuffled when fewer are left).
 
     Returns an ``InnerLoopResult`` whose ``params`` are detached and whose ``losses``
@@ -99,7 +107,7 @@ def reptile_adapt(model: nn.Module, params: Mapping[str, Tensor], task_x: Tensor
             raise ValueError(f"num_inner_steps must be an int >= 0, got {num_inner_steps!r}")
         phi = {k: v.detach() for k, v in params.items()}
         losses = []
-        for idx in _minibatches(n, inner_batch_size, num_inner_steps, make_generator(generator)):
+        for idx in _minibatches(n, inner_batch_size, num_inner_steps, _generator(generator)):
             step = inner_loop(model, phi, task_x[idx], task_y[idx], loss_fn, num_inner_steps=1,
                               inner_lr=inner_lr, first_order=True)
             phi = step.params
@@ -141,7 +149,7 @@ def reptile_meta_gradient(model: nn.Module, params: Mapping[str, Tensor], task_x
         Others as in ``reptile_adapt``; one ``generator`` draws every task's minibatches in turn.
     """
     _check_tasks(task_x, task_y)
-    gen = make_generator(generator)
+    gen = _generator(generator)
     theta = {k: v.detach() for k, v in params.items()}
     mean_phi = {k: torch.zeros_like(v) for k, v in theta.items()}
     losses = []
