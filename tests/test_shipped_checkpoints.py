@@ -23,6 +23,8 @@ from metalearn_lite.atomic import sha256_file
 from metalearn_lite.models import Conv4, MLP
 from metalearn_lite.training import load_checkpoint
 from metalearn_lite.training.checkpoint import SHIPPED_DIR, shipped_checkpoint
+from metalearn_lite.training.pretrained import (MAML_GLYPHS, PROTONET_GLYPHS, pretrained_glyphs_maml,
+                                                 pretrained_protonet)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP, "MLP": MLP}
@@ -104,13 +106,6 @@ def _glyphs_test_episodes(num_ways: int, num_shots: int):
     return list(EpisodeSampler(test, num_ways, num_shots, 15, seed=123).episodes(NUM_EPISODES))
 
 
-def _checkpoint(name: str) -> tuple[dict, dict]:
-    path = shipped_checkpoint(name)
-    if path is None:
-        pytest.skip(f"{name} is not shipped")
-    return load_checkpoint(path), _sidecar(path)
-
-
 @pytest.fixture(autouse=True)
 def _one_thread():
     threads = torch.get_num_threads()
@@ -119,25 +114,25 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _agrees_with_sidecar(acc: float, info: dict) -> None:
+def _agrees_with_sidecar(acc: float, metadata: dict) -> None:
     """The 5-way 1-shot accuracy the sidecar records (on other episodes) agrees with ``acc``."""
-    recorded = info["metadata"].get("test_accuracy", {}).get("5w1s")
+    recorded = metadata.get("test_accuracy", {}).get("5w1s")
     if recorded is not None:
         assert abs(acc - recorded["mean"]) < 0.1, f"measured {acc:.3f} here, the sidecar records {recorded}"
 
 
 def test_protonet_checkpoint_beats_chance_and_an_untrained_network():
-    state, info = _checkpoint("protonet_glyphs_conv4.pt")
+    if shipped_checkpoint(PROTONET_GLYPHS) is None:
+        pytest.skip(f"{PROTONET_GLYPHS} is not shipped")
+    trained, info = pretrained_protonet()   # the loader the chapters use
     episodes = _glyphs_test_episodes(5, 1)
 
     def mean_accuracy(net: ProtoNet) -> float:
         with torch.no_grad():
             return sum(float(net(e).accuracy) for e in episodes) / len(episodes)
 
-    trained = ProtoNet(Conv4(num_classes=None))
-    trained.encoder.load_state_dict(state["model"])
     torch.manual_seed(0)
-    untrained = ProtoNet(Conv4(num_classes=None))
+    untrained = ProtoNet(Conv4(**info["config"]["model_kwargs"]))
     acc, baseline = mean_accuracy(trained), mean_accuracy(untrained)
     assert acc > 0.75, f"trained ProtoNet scored {acc:.3f} on 5-way 1-shot (chance 0.2)"
     assert acc > baseline + 0.1, f"trained {acc:.3f} vs untrained {baseline:.3f}"
@@ -145,12 +140,14 @@ def test_protonet_checkpoint_beats_chance_and_an_untrained_network():
 
 
 def test_maml_checkpoint_adapts_better_than_an_untrained_network():
-    state, info = _checkpoint("maml_glyphs_conv4_5w1s.pt")
-    config = info["metadata"]["config"]
+    if shipped_checkpoint(MAML_GLYPHS) is None:
+        pytest.skip(f"{MAML_GLYPHS} is not shipped")
+    trained, info = pretrained_glyphs_maml()   # the loader the chapters use
+    config = info["config"]
+    assert (trained.first_order, trained.num_inner_steps) == (config["first_order"], config["train_inner_steps"])
     episodes = _glyphs_test_episodes(5, 1)
 
-    def mean_accuracy(model: Conv4) -> float:
-        maml = MAML(model, F.cross_entropy, inner_lr=config["inner_lr"], first_order=config["first_order"])
+    def mean_accuracy(maml: MAML) -> float:
         total = 0.0
         for e in episodes:
             adapted = maml.adapt(e.support_x, e.support_y, num_inner_steps=config["test_inner_steps"]).params
@@ -158,10 +155,22 @@ def test_maml_checkpoint_adapts_better_than_an_untrained_network():
                 total += float(accuracy(maml(e.query_x, adapted), e.query_y))
         return total / len(episodes)
 
-    trained = Conv4(**config["model_kwargs"])
-    trained.load_state_dict(state["model"])
     torch.manual_seed(0)
-    acc, baseline = mean_accuracy(trained), mean_accuracy(Conv4(**config["model_kwargs"]))
+    untrained = MAML(Conv4(**config["model_kwargs"]), F.cross_entropy, inner_lr=config["inner_lr"],
+                     first_order=config["first_order"])
+    acc, baseline = mean_accuracy(trained), mean_accuracy(untrained)
     assert acc > 0.5, f"adapted MAML scored {acc:.3f} on 5-way 1-shot (chance 0.2)"
     assert acc > baseline + 0.1, f"trained {acc:.3f} vs untrained {baseline:.3f}"
     _agrees_with_sidecar(acc, info)
+
+
+def test_pretrained_loaders_say_what_is_missing_or_malformed(tmp_path, monkeypatch):
+    from metalearn_lite.training import checkpoint as checkpoint_module
+    from metalearn_lite.training.checkpoint import CheckpointError, save_checkpoint
+
+    monkeypatch.setattr(checkpoint_module, "SHIPPED_DIR", tmp_path)
+    with pytest.raises(CheckpointError, match=r"protonet_glyphs_conv4\.pt is missing.*reproduce_fewshot\.py --methods protonet"):
+        pretrained_protonet()
+    save_checkpoint(tmp_path / MAML_GLYPHS, {"weights": {}}, metadata={"config": {}})
+    with pytest.raises(CheckpointError, match="expected a 'model' state dict"):
+        pretrained_glyphs_maml()

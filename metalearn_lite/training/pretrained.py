@@ -1,0 +1,69 @@
+"""The shipped Glyphs models, ready to use: a ProtoNet and a first-order MAML on a Conv-4.
+
+``bench/reproduce_fewshot.py --save-checkpoints`` trains them and writes
+``metalearn_lite/checkpoints/*.pt`` with a sidecar that records the command, the config
+(the Conv-4's arguments, MAML's inner learning rate and steps) and the test accuracy. These
+functions rebuild the model from that config, so a chapter loads one in a line and never
+has to repeat the architecture::
+
+    from metalearn_lite.training.pretrained import pretrained_glyphs_maml, pretrained_protonet
+    protonet, info = pretrained_protonet()          # ProtoNet(Conv4(num_classes=None))
+    maml, info = pretrained_glyphs_maml()           # MAML(Conv4(num_classes=5)), 5-way
+    info["config"], info["test_accuracy"]["5w1s"]   # what trained it, what it scored
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+
+from ..algorithms.maml import MAML, accuracy
+from ..algorithms.protonet import ProtoNet
+from ..models import Conv4
+from .checkpoint import CheckpointError, checkpoint_info, load_checkpoint, shipped_checkpoint
+
+__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "pretrained_protonet", "pretrained_glyphs_maml"]
+
+PROTONET_GLYPHS = "protonet_glyphs_conv4.pt"
+MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"
+_RECREATE = {
+    PROTONET_GLYPHS: "python bench/reproduce_fewshot.py --methods protonet --data glyphs --save-checkpoints metalearn_lite/checkpoints",
+    MAML_GLYPHS: "python bench/reproduce_fewshot.py --methods fomaml --data glyphs --save-checkpoints metalearn_lite/checkpoints",
+}
+
+
+def _load(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = shipped_checkpoint(name)
+    if path is None:
+        how = _RECREATE.get(name, "bench/reproduce_fewshot.py --save-checkpoints metalearn_lite/checkpoints")
+        raise CheckpointError(f"the shipped checkpoint {name} is missing from metalearn_lite/checkpoints/; "
+                              f"re-create it with `{how}`")
+    metadata = checkpoint_info(path)["metadata"]
+    state = load_checkpoint(path)  # checks the SHA-256 recorded in the sidecar
+    if "model" not in state or "config" not in metadata or "model_kwargs" not in metadata["config"]:
+        raise CheckpointError(f"{path} is not a reproduce_fewshot checkpoint: expected a 'model' state dict "
+                              "and a sidecar config with 'model_kwargs'")
+    return state["model"], metadata
+
+
+def pretrained_protonet(name: str = PROTONET_GLYPHS) -> tuple[ProtoNet, dict[str, Any]]:
+    """The shipped Glyphs ProtoNet (Conv-4 embedding, squared Euclidean logits) in eval mode,
+    and the sidecar's metadata (``config``, ``test_accuracy``, ``command``, timings)."""
+    weights, metadata = _load(name)
+    config = metadata["config"]
+    net = ProtoNet(Conv4(**config["model_kwargs"]), distance=config.get("distance", "euclidean"))
+    net.encoder.load_state_dict(weights)
+    return net.eval(), metadata
+
+
+def pretrained_glyphs_maml(name: str = MAML_GLYPHS) -> tuple[MAML, dict[str, Any]]:
+    """The shipped 5-way Glyphs MAML: ``MAML(Conv4(num_classes=5), cross-entropy)`` with the
+    inner learning rate, inner steps and order it was trained with, and the sidecar's
+    metadata. Adapt at test with ``metadata["config"]["test_inner_steps"]`` steps."""
+    weights, metadata = _load(name)
+    config = metadata["config"]
+    model = Conv4(**config["model_kwargs"])
+    model.load_state_dict(weights)
+    maml = MAML(model, F.cross_entropy, inner_lr=config["inner_lr"], num_inner_steps=config["train_inner_steps"],
+                first_order=config["first_order"], metric_fn=accuracy)
+    return maml.eval(), metadata
