@@ -39,7 +39,7 @@ from torch.func import functional_call
 
 from ..reproducibility import make_generator
 from ..tasks.episode import Episode, EpisodeError
-from .maml import InnerLoopResult, InnerLR, LossFn, Params, inner_loop
+from .maml import InnerLoopResult, InnerLR, LossFn, Params, _lr, choose_strategy, inner_loop
 
 __all__ = ["ReptileResult", "task_data", "reptile_adapt", "reptile_meta_gradient", "reptile_step", "Reptile"]
 
@@ -138,19 +138,49 @@ def _check_tasks(task_x: Tensor, task_y: Tensor) -> None:
                            f"got {list(task_x.shape)} and {list(task_y.shape)}")
 
 
+def _vmapped_full_batch_sgd(model: nn.Module, theta: Params, task_x: Tensor, task_y: Tensor, loss_fn: LossFn,
+                            num_inner_steps: int, inner_lr: InnerLR) -> tuple[Params, Tensor]:
+    """All tasks' full-batch SGD at once with ``torch.func``: ``phi`` (name -> ``[B, ...]``) and
+    the losses ``[B, num_inner_steps]`` before each step."""
+    def one_task(x: Tensor, y: Tensor) -> tuple[Params, Tensor]:
+        def loss_at(phi: Params) -> Tensor:
+            return loss_fn(functional_call(model, phi, (x,)), y)
+
+        phi, losses = dict(theta), []
+        for _ in range(num_inner_steps):
+            grads, loss = torch.func.grad_and_value(loss_at)(phi)
+            losses.append(loss)
+            phi = {k: phi[k] - _lr(inner_lr, k) * grads[k] for k in phi}
+        return phi, torch.stack(losses)
+
+    return torch.func.vmap(one_task)(task_x, task_y)
+
+
 def reptile_meta_gradient(model: nn.Module, params: Mapping[str, Tensor], task_x: Tensor, task_y: Tensor,
                           loss_fn: LossFn, *, num_inner_steps: int = 5, inner_lr: InnerLR = 0.01,
-                          inner_batch_size: int | None = None,
-                          generator: int | torch.Generator | None = None) -> ReptileResult:
+                          inner_batch_size: int | None = None, generator: int | torch.Generator | None = None,
+                          strategy: str = "auto") -> ReptileResult:
     """``g = theta - 1/B sum_i phi_i`` over a meta-batch (``params`` is ``theta``; unchanged).
 
     Args:
         task_x: ``[B, n, *x_shape]``; task_y: ``[B, n, *y_shape]`` (e.g. ``task_data(batched_episode)``).
+        strategy: ``"loop"`` adapts task after task; ``"vmap"`` adapts all tasks at once with
+            ``torch.func`` (full batches only; same numbers, several times faster for small dense
+            models); ``"auto"`` picks as MAML does (``choose_strategy``), the loop for minibatches.
         Others as in ``reptile_adapt``; one ``generator`` draws every task's minibatches in turn.
     """
     _check_tasks(task_x, task_y)
-    gen = _generator(generator)
+    if strategy not in ("auto", "loop", "vmap"):
+        raise ValueError(f"strategy must be 'auto', 'loop' or 'vmap', got {strategy!r}")
+    if strategy == "vmap" and inner_batch_size is not None:
+        raise ValueError("strategy='vmap' needs full-batch inner steps (inner_batch_size=None)")
+    if strategy == "auto":
+        strategy = "vmap" if inner_batch_size is None and choose_strategy(model, first_order=True)[0] == "vmap" else "loop"
     theta = {k: v.detach() for k, v in params.items()}
+    if strategy == "vmap":
+        phi, losses = _vmapped_full_batch_sgd(model, theta, task_x, task_y, loss_fn, num_inner_steps, inner_lr)
+        return ReptileResult(meta_grad={k: theta[k] - phi[k].detach().mean(0) for k in theta}, losses=losses.detach())
+    gen = _generator(generator)
     mean_phi = {k: torch.zeros_like(v) for k, v in theta.items()}
     losses = []
     for x, y in zip(task_x, task_y):
@@ -183,6 +213,7 @@ class Reptile(nn.Module):
         inner_lr: ``alpha``. num_inner_steps: ``k``. inner_batch_size: see ``reptile_adapt``.
         outer_lr: ``epsilon``, used by ``outer_step`` (an optimiser driven by ``meta_backward``
             has its own learning rate instead).
+        strategy: ``"auto"``, ``"loop"`` or ``"vmap"`` (see ``reptile_meta_gradient``).
 
     Example::
 
@@ -195,7 +226,7 @@ class Reptile(nn.Module):
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, inner_lr: float = 0.01, num_inner_steps: int = 5,
-                 inner_batch_size: int | None = None, outer_lr: float = 0.1):
+                 inner_batch_size: int | None = None, outer_lr: float = 0.1, strategy: str = "auto"):
         super().__init__()
         if inner_lr <= 0:
             raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
@@ -207,6 +238,7 @@ class Reptile(nn.Module):
         self.num_inner_steps = num_inner_steps
         self.inner_batch_size = inner_batch_size
         self.outer_lr = float(outer_lr)
+        self.strategy = strategy
 
     def params(self) -> Params:
         """``theta``: the model's parameters, name -> tensor."""
@@ -233,7 +265,8 @@ class Reptile(nn.Module):
         task_x, task_y = task_data(episode)
         return reptile_meta_gradient(self.model, self.params(), task_x, task_y, self.loss_fn,
                                      num_inner_steps=self.num_inner_steps, inner_lr=self.inner_lr,
-                                     inner_batch_size=self.inner_batch_size, generator=generator)
+                                     inner_batch_size=self.inner_batch_size, generator=generator,
+                                     strategy=self.strategy)
 
     def meta_backward(self, episode: Episode, generator: int | torch.Generator | None = None) -> ReptileResult:
         """Like ``loss.backward()``: adds ``g`` to each parameter's ``.grad``, for a torch optimiser."""
