@@ -220,7 +220,9 @@ class RelationNet(nn.Module):
     Args:
         encoder: ``f_phi``, ``[n, *x_shape] -> [n, embedding_dim]``.
         embedding_dim: ``D``.
-        hidden: width of the default ``g_psi`` (an MLP ``2D -> hidden -> 1``; 8 in the paper).
+        hidden: width of the default ``g_psi``, an MLP ``2D -> hidden -> 1``. The paper's module
+            puts two conv blocks before an 8-unit layer; on flat embeddings 8 units collapsed to
+            "no match" for every class (20% on 5-way Glyphs after 150 episodes), 64 learned (59%).
         relation: a module ``[..., 2D] -> [..., 1]`` to use instead of the default ``g_psi``.
         aggregate: ``"sum"`` (paper) or ``"mean"`` for ``c_n``.
 
@@ -230,7 +232,7 @@ class RelationNet(nn.Module):
         result = net(episode)          # RelationNetResult; result.loss.backward()
     """
 
-    def __init__(self, encoder: nn.Module, embedding_dim: int, hidden: int = 8, relation: nn.Module | None = None,
+    def __init__(self, encoder: nn.Module, embedding_dim: int, hidden: int = 64, relation: nn.Module | None = None,
                  aggregate: str = "sum"):
         super().__init__()
         if aggregate not in ("sum", "mean"):
