@@ -226,7 +226,38 @@ def _rewrite_links(page_html: str, page: Page, repo: Path, converted: set[PurePo
     return str(soup) if changed else page_html
 
 
-def _index_html(pages: list[Page], figures: list[PurePosixPath]) -> str:
+RESULTS_PAGE = PurePosixPath("results.html")
+
+
+def readme_section(readme: str, title: str) -> str | None:
+    """The markdown of ``## title`` in ``readme`` (up to the next ``## `` heading), or None."""
+    match = re.search(rf"^## {re.escape(title)}[ \t]*\n(.*?)(?=^## |\Z)", readme, flags=re.M | re.S)
+    return match.group(1).strip() if match else None
+
+
+def _results_html(markdown: str) -> str:
+    """The README's Results section (reproduction tables, with the commands behind them) as a page."""
+    import mistune  # nbconvert's markdown renderer
+
+    body = mistune.create_markdown(plugins=["table"])(markdown)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Results: metalearn-lite</title>
+<style>
+body {{ font-family: sans-serif; max-width: 960px; margin: 2em auto; padding: 0 1em; line-height: 1.5; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; }}
+pre {{ background: #f5f5f5; padding: 0.6em; overflow-x: auto; }}
+</style></head>
+<body>
+<p><a href="index.html">&larr; course map</a></p>
+<h1>Results</h1>
+{body}
+</body></html>
+"""
+
+
+def _index_html(pages: list[Page], figures: list[PurePosixPath], results: bool = False) -> str:
     rows = []
     for _, section in SECTIONS:
         members = [p for p in pages if p.section == section]
@@ -238,6 +269,9 @@ def _index_html(pages: list[Page], figures: list[PurePosixPath]) -> str:
             rows.append(f'<li><a href="{page.target}">{html.escape(page.title)}</a> '
                         f"<code>{html.escape(page.source.name)}</code>{summary}</li>")
         rows.append("</ol>")
+    if results:
+        rows.append(f'<h2>Results</h2>\n<p><a href="{RESULTS_PAGE}">Reproduction tables and measured speeds</a>, '
+                    "each with the command that produced it.</p>")
     if figures:
         rows.append("<h2>Figures</h2>")
         for figure in figures:
@@ -316,7 +350,11 @@ def build_site(out: Path, repo: Path | None = None) -> SiteReport:
         copied.append(path)
     figures = [p for p in copied if p.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg")
                and p.parts[:2] == ("docs", "img")]
-    _write_page(out / "index.html", _index_html(pages, figures))
+    readme = repo / "README.md"
+    results = readme_section(readme.read_text(encoding="utf-8"), "Results") if readme.is_file() else None
+    if results:
+        _write_page(out / RESULTS_PAGE, _results_html(results))
+    _write_page(out / "index.html", _index_html(pages, figures, results=bool(results)))
     return SiteReport(out, pages, copied, fallbacks, "local" if mathjax is not None else MATHJAX_CDN)
 
 

@@ -155,3 +155,25 @@ def test_math_is_typeset_from_the_site_itself_not_a_cdn(site):
         assert not [s for s in sources if "://" in s or s.startswith("//")], f"{notebook.name} loads remote scripts"
         configs = re.search(r"MathJax\.js\?config=([^\"&]+)", text).group(1).split(",")
         assert all((site.out / "mathjax" / "config" / f"{c}.js").is_file() for c in configs), configs
+
+
+def test_results_page_carries_the_readme_reproduction_tables(site):
+    from metalearn_lite.site import readme_section
+
+    results = readme_section((REPO / "README.md").read_text(encoding="utf-8"), "Results")
+    assert results and "| method |" in results
+    page = (site.out / "results.html").read_text(encoding="utf-8")
+    index = (site.out / "index.html").read_text(encoding="utf-8")
+    assert 'href="results.html"' in index
+    assert page.count("<table>") == results.count("\n|---") + results.startswith("|---"), "one HTML table per markdown table"
+    first_row = next(line for line in results.splitlines() if line.startswith("| ProtoNet"))
+    assert first_row.split("|")[1].strip() in page
+    assert "bench/reproduce_fewshot.py" in page, "the commands behind the numbers are shown"
+
+
+def test_readme_section_stops_at_the_next_heading():
+    from metalearn_lite.site import readme_section
+
+    text = "# T\n\n## Results\n\n| a |\n|---|\n\n### sub\nmore\n## Layout\nx\n"
+    assert readme_section(text, "Results") == "| a |\n|---|\n\n### sub\nmore"
+    assert readme_section(text, "Missing") is None
