@@ -182,6 +182,16 @@ def start_lab(workdir: Path) -> LabServer:
     """Start JupyterLab on a copy of notebooks/ in ``workdir``; wait until it answers."""
     root = workdir / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for path in root.glob("*.ipynb"):
+        # Start from clean notebooks, as a student who clears the outputs: every widget seen must
+        # come from the live kernel, and no stale stored view lingers in the page (a hidden copy
+        # of a stored widget made a run fail with "element is not visible").
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        notebook["metadata"].pop("widgets", None)
+        path.write_text(json.dumps(notebook, indent=1), encoding="utf-8")
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)  # a student's kernel uses the inline backend
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
@@ -346,7 +356,7 @@ def check_notebook_widgets(page, server: LabServer, name: str, expected: int,
     fallbacks = [t for t in page.evaluate(_OUTPUTS_TEXT) if t.startswith(TEXT_FALLBACKS)]
     if fallbacks:
         raise WidgetCheckError(f"{name}: widgets shown as their text fallback, e.g. {fallbacks[0]!r}")
-    outputs = page.locator(WIDGET_OUTPUT)
+    outputs = page.locator(WIDGET_OUTPUT).filter(visible=True)
     try:
         page.wait_for_function(f"() => document.querySelectorAll({json.dumps(WIDGET_OUTPUT)}).length >= {expected}",
                                timeout=20_000)

@@ -1,5 +1,5 @@
-"""Chapter 07 (beyond the core): the notebook's from-scratch Reptile direction equals the
-package's on other inputs (and is not trivially zero), and the stored notebook is clean."""
+"""Chapters 07 and 08 (beyond the core): chapter 07's from-scratch Reptile direction equals the
+package's on other inputs (and is not trivially zero), and both stored notebooks are clean."""
 from __future__ import annotations
 
 import json
@@ -42,8 +42,9 @@ def test_from_scratch_reptile_direction_equals_the_package(scratch, steps, inner
         assert torch.allclose(mine[name], value, atol=1e-10), name
 
 
-def test_stored_notebook_is_executed_and_clean():
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("path", [NOTEBOOK, NOTEBOOK.with_name("08_beyond_the_core_ii.ipynb")], ids=["07", "08"])
+def test_stored_notebook_is_executed_and_clean(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c.get("execution_count") for c in code), "store the notebook executed"
