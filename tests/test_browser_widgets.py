@@ -137,7 +137,9 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}"
 
     def notebook_url(self, name: str) -> str:
-        return f"{self.origin}/lab/tree/{quote(name)}?token={self.token}"
+        # A fresh workspace per page: JupyterLab would otherwise restore the tabs an earlier
+        # test left open and could activate one of them, hiding this notebook's outputs.
+        return f"{self.origin}/lab/workspaces/w{secrets.token_hex(6)}/tree/{quote(name)}?token={self.token}"
 
     def set_extension(self, name: str, enabled: bool) -> None:
         """``jupyter labextension enable/disable --level=user`` in this server's own config
@@ -269,6 +271,8 @@ _OUTPUTS_TEXT = """() => Array.from(document.querySelectorAll('.jp-OutputArea-ou
 # A course widget's output: a live widget box holding the plot <img class="widget-image">.
 WIDGET_OUTPUT = ".jp-OutputArea-output:has(.jupyter-widgets img.widget-image)"
 CONTROLS = ".widget-slider, .widget-button, .widget-dropdown"
+_VISIBLE_AT_LEAST = """([selector, n]) => Array.from(document.querySelectorAll(selector))
+    .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; }).length >= n"""
 
 
 def _image_hash(output) -> str:
@@ -357,9 +361,8 @@ def check_notebook_widgets(page, server: LabServer, name: str, expected: int,
     if fallbacks:
         raise WidgetCheckError(f"{name}: widgets shown as their text fallback, e.g. {fallbacks[0]!r}")
     outputs = page.locator(WIDGET_OUTPUT).filter(visible=True)
-    try:
-        page.wait_for_function(f"() => document.querySelectorAll({json.dumps(WIDGET_OUTPUT)}).length >= {expected}",
-                               timeout=20_000)
+    try:  # wait until enough widget outputs are laid out (a view renders a moment after its cell ends)
+        page.wait_for_function(_VISIBLE_AT_LEAST, arg=[WIDGET_OUTPUT, expected], timeout=20_000)
     except Exception:
         pass
     found = outputs.count()
