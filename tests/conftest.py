@@ -29,3 +29,15 @@ def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
         pytest.skip(f"{SHARED_DIR} not present (developer-only data)")
     return SHARED_DIR
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (float sums then repeat exactly), restoring the count after.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

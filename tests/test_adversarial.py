@@ -25,12 +25,7 @@ from metalearn_lite.models import MLP, Conv4
 from metalearn_lite.tasks import SinusoidTasks
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _images(seed: int, shape=(4, 1, 6, 6)) -> torch.Tensor:

@@ -24,12 +24,7 @@ from metalearn_lite.algorithms import CNP, AttentiveNP, LatentNP, gaussian_log_l
 from metalearn_lite.tasks import EpisodeError, GPCurves
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _double_episode(num_tasks=3, num_context=6, num_extra_targets=5, seed=0) -> Episode:

@@ -21,12 +21,7 @@ from metalearn_lite.data import EpisodeSampler
 from metalearn_lite.tasks import SinusoidTasks
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _rectangles(n: int, gen: torch.Generator) -> torch.Tensor:

@@ -23,12 +23,7 @@ from metalearn_lite.models import MLP, Conv4
 from metalearn_lite.tasks import SinusoidTasks
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _random_episode(num_tasks=2, num_ways=4, num_shots=3, num_queries=2, dim=6, seed=0) -> Episode:

@@ -12,12 +12,7 @@ from metalearn_lite.algorithms import CNP, LatentNP, gaussian_log_likelihood
 from metalearn_lite.tasks import EpisodeError, GPCurves
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _constant_predictor_ll(episode: Episode) -> torch.Tensor:

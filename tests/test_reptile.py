@@ -20,12 +20,7 @@ from metalearn_lite.models import MLP
 from metalearn_lite.tasks import SinusoidTasks
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _double_tasks(num_tasks=3, shots=4, queries=4, seed=0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -106,12 +106,7 @@ def _glyphs_test_episodes(num_ways: int, num_shots: int):
     return list(EpisodeSampler(test, num_ways, num_shots, 15, seed=123).episodes(NUM_EPISODES))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _agrees_with_sidecar(acc: float, metadata: dict) -> None:
