@@ -341,6 +341,40 @@ def test_stale_cache_is_regenerated_with_a_warning(subset, tmp_cache, monkeypatc
     assert str(load_glyphs(data.cache_path)["version"]) == GLYPHS_VERSION
 
 
+def test_a_second_loader_waits_for_the_first_generator_and_loads_its_file(subset, tmp_cache, monkeypatch):
+    """Two processes asking for a missing set (two notebooks, two test workers): the second
+    waits on the cache's lock file and loads what the first wrote, instead of generating too."""
+    import threading
+
+    from filelock import FileLock
+
+    path = glyphs_path(seed=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holding, release = threading.Event(), threading.Event()
+
+    def first_generator():   # holds the lock while "generating", then writes the file
+        with FileLock(f"{path}.lock"):
+            holding.set()
+            release.wait(10)
+            save_glyphs(subset, path)
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the second loader generated instead of waiting for the first")
+
+    monkeypatch.setattr(glyphs_module, "generate_glyphs", no_generation)
+    worker = threading.Thread(target=first_generator)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        timer = threading.Timer(0.5, release.set)   # the first one finishes while we wait
+        timer.start()
+        data = Glyphs(progress=False)
+    finally:
+        release.set()
+        worker.join(10)
+    assert data.characters and str(load_glyphs(path)["version"]) == GLYPHS_VERSION
+
+
 def test_feeds_the_episode_sampler(cached_subset):
     from metalearn_lite.data.episodes import EpisodeSampler
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torch.utils.data import Dataset
 
 from ..atomic import atomic_writer
@@ -289,8 +290,16 @@ class Glyphs(Dataset):
                     f"Create it with {how}Glyphs(root={str(self.root)!r}, seed={self.seed}, generate=True) "
                     f"(offline; under a minute on 2 idle cores)."
                 ) from exc
-        arrays = generate_glyphs(seed=self.seed, progress=progress)
-        save_glyphs(arrays, self.cache_path)
+        # One generator at a time per cache file: a second process (another notebook, a parallel
+        # test worker) waits for the first, then loads what it wrote instead of redoing the work.
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{self.cache_path}.lock"):
+            try:
+                return load_glyphs(self.cache_path)
+            except (GlyphsNotFoundError, ValueError):
+                pass
+            arrays = generate_glyphs(seed=self.seed, progress=progress)
+            save_glyphs(arrays, self.cache_path)
         return arrays
 
     def __len__(self) -> int:
