@@ -37,11 +37,13 @@ Usage::
 
     METALEARN_LITE_CACHE=.cache python bench/reproduce_fewshot.py      # default: ~20 min on 2 idle cores (estimate)
     python bench/reproduce_fewshot.py --methods protonet --budget-minutes 1 --episodes 100
-    # the shipped checkpoints (one run per method, in parallel on a loaded machine):
-    python bench/reproduce_fewshot.py --methods protonet --data glyphs --budget-minutes 20 --episodes 100 \\
-        --threads 1 --save-checkpoints metalearn_lite/checkpoints
-    python bench/reproduce_fewshot.py --methods fomaml --data glyphs --budget-minutes 19.5 --episodes 100 \\
-        --threads 1 --save-checkpoints metalearn_lite/checkpoints
+    # the shipped checkpoints (one run per method on an otherwise idle machine; README "Results"):
+    python bench/reproduce_fewshot.py --methods protonet --data glyphs --settings 5w1s,5w5s,20w1s,20w5s \\
+        --budget-minutes 12 --episodes 600 --threads 2 --save-checkpoints metalearn_lite/checkpoints
+    python bench/reproduce_fewshot.py --methods fomaml --data glyphs --maml-settings 5w1s,5w5s \\
+        --budget-minutes 16 --episodes 600 --threads 2 --save-checkpoints metalearn_lite/checkpoints
+    python bench/reproduce_fewshot.py --methods maml --data glyphs --maml-settings 5w1s,5w5s \\
+        --budget-minutes 22 --episodes 600 --threads 1 --save-checkpoints metalearn_lite/checkpoints
 """
 from __future__ import annotations
 
@@ -305,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="training wall-clock budget per method and data set (default 3)")
     parser.add_argument("--episodes", type=int, default=600, help="test episodes per setting (default 600)")
     parser.add_argument("--save-checkpoints", metavar="DIR", type=Path, default=None,
-                        help="save the Glyphs models as protonet_glyphs_conv4.pt / maml_glyphs_conv4_5w1s.pt in DIR")
+                        help="save the Glyphs models as protonet_glyphs_conv4.pt / maml_glyphs_conv4_5w1s.pt "
+                             "(first order) / maml2nd_glyphs_conv4_5w1s.pt (second order) in DIR")
     parser.add_argument("--data", default="glyphs,omniglot", help="glyphs, omniglot or both (default)")
     parser.add_argument("--omniglot-root", default=None, help="folder with the full Omniglot zips")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")

@@ -23,7 +23,7 @@ from metalearn_lite.atomic import sha256_file
 from metalearn_lite.models import Conv4, MLP
 from metalearn_lite.training import load_checkpoint
 from metalearn_lite.training.checkpoint import SHIPPED_DIR, shipped_checkpoint
-from metalearn_lite.training.pretrained import (MAML_GLYPHS, PROTONET_GLYPHS, pretrained_glyphs_maml,
+from metalearn_lite.training.pretrained import (MAML2_GLYPHS, MAML_GLYPHS, PROTONET_GLYPHS, pretrained_glyphs_maml,
                                                  pretrained_protonet)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -134,11 +134,13 @@ def test_protonet_checkpoint_beats_chance_and_an_untrained_network():
     _agrees_with_sidecar(acc, info)
 
 
-def test_maml_checkpoint_adapts_better_than_an_untrained_network():
-    if shipped_checkpoint(MAML_GLYPHS) is None:
-        pytest.skip(f"{MAML_GLYPHS} is not shipped")
-    trained, info = pretrained_glyphs_maml()   # the loader the chapters use
+@pytest.mark.parametrize("first_order, name", [(True, MAML_GLYPHS), (False, MAML2_GLYPHS)])
+def test_maml_checkpoint_adapts_better_than_an_untrained_network(first_order, name):
+    if shipped_checkpoint(name) is None:
+        pytest.skip(f"{name} is not shipped")
+    trained, info = pretrained_glyphs_maml(first_order=first_order)   # the loader the chapters use
     config = info["config"]
+    assert config["first_order"] is first_order
     assert (trained.first_order, trained.num_inner_steps) == (config["first_order"], config["train_inner_steps"])
     episodes = _glyphs_test_episodes(5, 1)
 

@@ -1,4 +1,4 @@
-"""The shipped Glyphs models, ready to use: a ProtoNet and a first-order MAML on a Conv-4.
+"""The shipped Glyphs models, ready to use: a ProtoNet and two MAMLs (first and second order) on a Conv-4.
 
 ``bench/reproduce_fewshot.py --save-checkpoints`` trains them and writes
 ``metalearn_lite/checkpoints/*.pt`` with a sidecar that records the command, the config
@@ -8,7 +8,8 @@ has to repeat the architecture::
 
     from metalearn_lite.training.pretrained import pretrained_glyphs_maml, pretrained_protonet
     protonet, info = pretrained_protonet()          # ProtoNet(Conv4(num_classes=None))
-    maml, info = pretrained_glyphs_maml()           # MAML(Conv4(num_classes=5)), 5-way
+    maml, info = pretrained_glyphs_maml()           # first-order MAML(Conv4(num_classes=5)), 5-way
+    maml2, info2 = pretrained_glyphs_maml(first_order=False)   # second-order MAML, same recipe
     info["config"], info["test_accuracy"]["5w1s"]   # what trained it, what it scored
 """
 from __future__ import annotations
@@ -22,13 +23,15 @@ from ..algorithms.protonet import ProtoNet
 from ..models import Conv4
 from .checkpoint import CheckpointError, checkpoint_info, load_checkpoint, shipped_checkpoint
 
-__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "pretrained_protonet", "pretrained_glyphs_maml"]
+__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "pretrained_protonet", "pretrained_glyphs_maml"]
 
 PROTONET_GLYPHS = "protonet_glyphs_conv4.pt"
-MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"
+MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"         # first order
+MAML2_GLYPHS = "maml2nd_glyphs_conv4_5w1s.pt"     # second order
 _RECREATE = {
     PROTONET_GLYPHS: "python bench/reproduce_fewshot.py --methods protonet --data glyphs --save-checkpoints metalearn_lite/checkpoints",
     MAML_GLYPHS: "python bench/reproduce_fewshot.py --methods fomaml --data glyphs --save-checkpoints metalearn_lite/checkpoints",
+    MAML2_GLYPHS: "python bench/reproduce_fewshot.py --methods maml --data glyphs --save-checkpoints metalearn_lite/checkpoints",
 }
 
 
@@ -56,10 +59,16 @@ def pretrained_protonet(name: str = PROTONET_GLYPHS) -> tuple[ProtoNet, dict[str
     return net.eval(), metadata
 
 
-def pretrained_glyphs_maml(name: str = MAML_GLYPHS) -> tuple[MAML, dict[str, Any]]:
-    """The shipped 5-way Glyphs MAML: ``MAML(Conv4(num_classes=5), cross-entropy)`` with the
+def pretrained_glyphs_maml(name: str | None = None, *, first_order: bool = True) -> tuple[MAML, dict[str, Any]]:
+    """A shipped 5-way Glyphs MAML: ``MAML(Conv4(num_classes=5), cross-entropy)`` with the
     inner learning rate, inner steps and order it was trained with, and the sidecar's
-    metadata. Adapt at test with ``metadata["config"]["test_inner_steps"]`` steps."""
+    metadata. Adapt at test with ``metadata["config"]["test_inner_steps"]`` steps.
+
+    ``first_order=True`` (the default) loads :data:`MAML_GLYPHS`, ``False`` the second-order
+    :data:`MAML2_GLYPHS`; ``name`` picks another file in the checkpoint folder instead.
+    """
+    if name is None:
+        name = MAML_GLYPHS if first_order else MAML2_GLYPHS
     weights, metadata = _load(name)
     config = metadata["config"]
     model = Conv4(**config["model_kwargs"])
