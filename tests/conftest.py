@@ -10,6 +10,10 @@ from metalearn_lite.paths import CACHE_ENV
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
+# Hostile submissions are the grader tests' input, never tests themselves (``scripts/test``
+# runs tests/ and notebooks/ in one ``pytest --nbval`` run, which would collect them).
+collect_ignore_glob = ["attacks/*"]
+
 
 @pytest.fixture
 def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
