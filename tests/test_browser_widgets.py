@@ -142,11 +142,17 @@ class LabServer:
         return f"{self.origin}/lab/workspaces/w{secrets.token_hex(6)}/tree/{quote(name)}?token={self.token}"
 
     def set_extension(self, name: str, enabled: bool) -> None:
-        """``jupyter labextension enable/disable --level=user`` in this server's own config
-        dir (``<JUPYTER_CONFIG_DIR>/labconfig/page_config.json``); JupyterLab reads it on
-        every page load, so the next page sees the change without a restart."""
-        subprocess.run([sys.executable, "-m", "jupyter", "labextension", "enable" if enabled else "disable",
-                        "--level=user", name], env=self.env, check=True, capture_output=True, timeout=120)
+        """What ``jupyter labextension enable/disable --level=user`` writes, in this server's
+        own config dir (``<JUPYTER_CONFIG_DIR>/labconfig/page_config.json``), without the 8 s
+        the command takes to start; JupyterLab reads the file on every page load, so the
+        next page sees the change without a restart."""
+        path = Path(self.env["JUPYTER_CONFIG_DIR"]) / "labconfig" / "page_config.json"
+        config = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        config.setdefault("disabledExtensions", {})[name] = not enabled
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
 
     def stop(self) -> None:
         if self.process.poll() is None:
