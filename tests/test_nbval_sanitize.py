@@ -57,3 +57,19 @@ def test_noise_is_sanitized_away(patterns, saved, fresh):
 )
 def test_results_are_not_sanitized(patterns, saved, fresh):
     assert sanitize(patterns, saved) != sanitize(patterns, fresh)
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ONE_THREAD = re.compile(r"seed_everything\([^)]*num_threads=1\)|torch\.set_num_threads\(1\)")
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_chapter_fixes_one_torch_thread_in_its_first_code_cell(path):
+    """Stored outputs are made with one torch thread (a float sum can change with the thread
+    count), and scripts/test runs notebooks beside other workers, where a kernel with more
+    threads than its share of cores slows down several-fold."""
+    import json
+
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    first = "".join(cells[0]["source"]) if cells else ""
+    assert ONE_THREAD.search(first), f"{path.name}: the first code cell must call seed_everything(..., num_threads=1)"
