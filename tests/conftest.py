@@ -45,3 +45,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Under ``scripts/test`` pytest-xdist hands whole files to two workers in collection order,
+# so a long file collected last becomes the run's tail while the other worker idles. Start
+# the longest first: the browser module (each widget chapter run in JupyterLab, ~7 min),
+# then the notebooks, latest chapter first (the later chapters train more), then the rest.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    notebooks = sorted({item.path.name for item in items if item.path.suffix == ".ipynb"}, reverse=True)
+
+    def start_order(item: pytest.Item) -> tuple[int, int]:
+        if item.path.name == "test_browser_widgets.py":
+            return (0, 0)
+        if item.path.suffix == ".ipynb":
+            return (1, notebooks.index(item.path.name))
+        return (2, 0)
+
+    items.sort(key=start_order)  # stable: cells and tests keep their order within a file
