@@ -102,7 +102,7 @@ def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "e
     Also refreshes the visible tests' expected outputs (``visible_expected.json``) from the
     reference code, and removes exercise notebooks whose solution is gone.
     """
-    from .assignment import visible_expected_texts
+    from .assignment import stale_visible_expected
 
     solutions, out = Path(solutions), Path(out)
     planned = _planned(solutions)
@@ -117,10 +117,9 @@ def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "e
         if stale.name not in planned:
             stale.unlink()
             written.append(stale)
-    for path, text in visible_expected_texts().items():
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            atomic_write_text(path, text)
-            written.append(path)
+    for path, text in stale_visible_expected().items():
+        atomic_write_text(path, text)
+        written.append(path)
     return written
 
 
