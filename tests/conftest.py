@@ -62,3 +62,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (2, 0)
 
     items.sort(key=start_order)  # stable: cells and tests keep their order within a file
+
