@@ -101,18 +101,23 @@ class MethodRun:
 
 
 def _timed_loop(step_fn, budget_s: float, description: str, max_steps: int | None = None) -> tuple[int, float, float]:
-    """Call ``step_fn(step)`` until ``budget_s`` wall seconds pass; return (steps, wall s, cpu s)."""
+    """Call ``step_fn(step, progress)`` until ``budget_s`` wall seconds pass or ``max_steps`` steps
+    are done; return (steps, wall s, cpu s). ``progress`` in [0, 1) is the fraction of whichever
+    limit is nearer, so the learning-rate schedule ends with the run either way."""
     start, cpu_start = time.perf_counter(), time.process_time()
     step = 0
     bar = tqdm(total=round(budget_s), desc=description, unit="s", mininterval=10, leave=False)
     shown = 0
-    while time.perf_counter() - start < budget_s and (max_steps is None or step < max_steps):
-        step_fn(step, (time.perf_counter() - start) / budget_s)
+    while (elapsed := time.perf_counter() - start) < budget_s and (max_steps is None or step < max_steps):
+        progress = elapsed / budget_s
+        if max_steps is not None:
+            progress = max(progress, step / max_steps)
+        step_fn(step, progress)
         step += 1
-        elapsed = int(time.perf_counter() - start)
-        if elapsed > shown:
-            bar.update(min(elapsed, round(budget_s)) - shown)
-            shown = min(elapsed, round(budget_s))
+        seconds = int(time.perf_counter() - start)
+        if seconds > shown:
+            bar.update(min(seconds, round(budget_s)) - shown)
+            shown = min(seconds, round(budget_s))
     bar.close()
     return step, time.perf_counter() - start, time.process_time() - cpu_start
 
