@@ -29,7 +29,11 @@ Choices, all printed in the header:
   Inner loop: ``--inner-lr`` 0.4, 1 step in training, ``--test-inner-steps`` 3 at test
   (Finn et al. used 0.4, 1 step for 5-way and 5 for 20-way). Meta-batches are small
   (``--meta-batch`` 4; the paper used 32) because one Conv-4 task costs ~0.1 s here.
-  Second-order MAML is much slower per step, so in the same budget it takes fewer steps.
+  With one inner step in training a second-order step cost about as much CPU time as a
+  first-order one here (README "Results"), so the same budget gives both similar step counts.
+- ``--max-steps N`` also stops training after N steps, e.g. to give two methods the same
+  number of meta-steps on machines of different speed; the learning rate halves at 50% and
+  again at 75% of whichever limit (budget or steps) is nearer.
 - Batch norm uses batch statistics at test time too (Conv4's ``BatchStatNorm2d``), as in MAML.
 - Test episodes come from a fixed seed per setting, so every method sees the same episodes.
 
@@ -44,6 +48,11 @@ Usage::
         --budget-minutes 16 --episodes 600 --threads 2 --save-checkpoints metalearn_lite/checkpoints
     python bench/reproduce_fewshot.py --methods maml --data glyphs --maml-settings 5w1s,5w5s \\
         --budget-minutes 22 --episodes 600 --threads 1 --save-checkpoints metalearn_lite/checkpoints
+    # 20-way models (not shipped): second order for 22 minutes, first order for as many meta-steps
+    python bench/reproduce_fewshot.py --methods maml --data glyphs --maml-settings 20w1s,20w5s \
+        --budget-minutes 22 --episodes 600 --threads 1
+    python bench/reproduce_fewshot.py --methods fomaml --data glyphs --maml-settings 20w1s,20w5s \
+        --budget-minutes 60 --max-steps 498 --episodes 600 --threads 1
 """
 from __future__ import annotations
 
