@@ -42,7 +42,8 @@ from torch import Tensor, nn
 from torch.distributions import Normal, kl_divergence
 
 from ..tasks.episode import Episode
-from .neural_process import NPLoss, NPPrediction, _check, _decoder_std, gaussian_log_likelihood, mlp
+from .neural_process import (NPLoss, NPPrediction, bounded_std, check_context_and_targets, gaussian_log_likelihood,
+                             mlp)
 
 __all__ = ["AttentiveNP"]
 
@@ -99,7 +100,7 @@ class AttentiveNP(nn.Module):
 
     def attention_weights(self, context_x: Tensor, context_y: Tensor, target_x: Tensor) -> Tensor:
         """``w_{h,t,i}``: ``[B, H, n_t, n_c]``, non-negative, summing to 1 over the context."""
-        _check(context_x, context_y, target_x, self.x_dim, self.y_dim)
+        check_context_and_targets(context_x, context_y, target_x, self.x_dim, self.y_dim)
         return self.attend(context_x, context_y, target_x)[1]
 
     def latent(self, x: Tensor, y: Tensor) -> Normal:
@@ -122,7 +123,7 @@ class AttentiveNP(nn.Module):
             parts.append(z.unsqueeze(2).expand(-1, -1, n_t, -1))
         out = self.decoder(torch.cat(parts, dim=-1))
         mean, raw = out.split(self.y_dim, dim=-1)
-        return NPPrediction(mean=mean, std=_decoder_std(raw))
+        return NPPrediction(mean=mean, std=bounded_std(raw))
 
     def _sample_predictions(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, num_samples: int,
                             generator: torch.Generator | None = None) -> NPPrediction:
@@ -139,7 +140,7 @@ class AttentiveNP(nn.Module):
                 generator: torch.Generator | None = None) -> NPPrediction:
         """Predictive mean and std ``[B, n_t, d_y]``: of the mixture over ``num_samples`` draws of
         ``z ~ q(z | C)``, or of the single Gaussian without the latent path."""
-        _check(context_x, context_y, target_x, self.x_dim, self.y_dim)
+        check_context_and_targets(context_x, context_y, target_x, self.x_dim, self.y_dim)
         samples = self._sample_predictions(context_x, context_y, target_x, num_samples, generator)
         mean = samples.mean.mean(0)
         second = (samples.std**2 + samples.mean**2).mean(0)
@@ -149,7 +150,7 @@ class AttentiveNP(nn.Module):
         """Negative ELBO per target point (one reparameterised ``z``), on a batched episode whose
         query includes the context; without the latent path, ``-1/|T| sum_t log N(y_t; mu_t, sigma_t^2)``."""
         cx, cy, tx, ty = episode.tensors()
-        _check(cx, cy, tx, self.x_dim, self.y_dim)
+        check_context_and_targets(cx, cy, tx, self.x_dim, self.y_dim)
         r_star = self.represent(cx, cy, tx)
         if not self.latent_path:
             pred = self.decode(tx, None, r_star)
@@ -169,7 +170,7 @@ class AttentiveNP(nn.Module):
         """Per-target-point predictive log-likelihood ``[B]``:
         ``1/|T| sum_t log 1/S sum_s N(y_t; mu_t(z_s), sigma_t(z_s)^2)`` (``S = 1`` without the latent path)."""
         with torch.no_grad():
-            _check(episode.support_x, episode.support_y, episode.query_x, self.x_dim, self.y_dim)
+            check_context_and_targets(episode.support_x, episode.support_y, episode.query_x, self.x_dim, self.y_dim)
             samples = self._sample_predictions(episode.support_x, episode.support_y, episode.query_x,
                                                num_samples, generator)
             ll = gaussian_log_likelihood(episode.query_y.unsqueeze(0), samples.mean, samples.std).sum(-1)  # [S,B,n_t]

@@ -32,7 +32,8 @@ from torch.distributions import Normal, kl_divergence
 
 from ..tasks.episode import Episode, EpisodeError
 
-__all__ = ["gaussian_log_likelihood", "CNP", "LatentNP", "NPPrediction", "NPLoss", "mlp"]
+__all__ = ["gaussian_log_likelihood", "CNP", "LatentNP", "NPPrediction", "NPLoss", "mlp", "bounded_std",
+           "check_context_and_targets"]
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -50,7 +51,9 @@ def gaussian_log_likelihood(y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     return -0.5 * math.log(2 * math.pi) - std.log() - 0.5 * ((y - mean) / std) ** 2
 
 
-def _check(context_x: Tensor, context_y: Tensor, target_x: Tensor, d_x: int, d_y: int) -> None:
+def check_context_and_targets(context_x: Tensor, context_y: Tensor, target_x: Tensor, d_x: int, d_y: int) -> None:
+    """Raise ``EpisodeError`` naming the expected shapes unless context ``[B, n_c, d_x]`` /
+    ``[B, n_c, d_y]`` and targets ``[B, n_t, d_x]`` agree (shared by every NP in the package)."""
     for name, t, d in (("context_x", context_x, d_x), ("context_y", context_y, d_y), ("target_x", target_x, d_x)):
         if t.dim() != 3 or t.shape[-1] != d:
             raise EpisodeError(f"{name} must be [B, n, {d}], got {list(t.shape)}")
@@ -61,8 +64,9 @@ def _check(context_x: Tensor, context_y: Tensor, target_x: Tensor, d_x: int, d_y
         raise EpisodeError(f"context and target need the same B, got {context_x.shape[0]} and {target_x.shape[0]}")
 
 
-def _decoder_std(raw: Tensor) -> Tensor:
-    # Bounded below, as in the NP papers, so the likelihood cannot collapse on a point.
+def bounded_std(raw: Tensor) -> Tensor:
+    """Decoder output -> predictive std ``0.1 + 0.9 softplus(raw)``: bounded below, as in the NP
+    papers, so the likelihood cannot collapse on a point."""
     return 0.1 + 0.9 * F.softplus(raw)
 
 
@@ -99,12 +103,12 @@ class CNP(nn.Module):
         return r_i.mean(dim=1)
 
     def forward(self, context_x: Tensor, context_y: Tensor, target_x: Tensor) -> NPPrediction:
-        _check(context_x, context_y, target_x, self.x_dim, self.y_dim)
+        check_context_and_targets(context_x, context_y, target_x, self.x_dim, self.y_dim)
         r = self.represent(context_x, context_y)
         r_t = r.unsqueeze(1).expand(-1, target_x.shape[1], -1)
         out = self.decoder(torch.cat([target_x, r_t], dim=-1))
         mean, raw = out.split(self.y_dim, dim=-1)
-        return NPPrediction(mean=mean, std=_decoder_std(raw))
+        return NPPrediction(mean=mean, std=bounded_std(raw))
 
     def loss(self, episode: Episode) -> NPLoss:
         """``-1/|T| sum_t log N(y_t; mu_t, sigma_t^2)`` on a batched episode (context = support)."""
@@ -149,7 +153,7 @@ class LatentNP(nn.Module):
             parts.append(r.unsqueeze(1).unsqueeze(0).expand(z.shape[0], -1, n_t, -1))
         out = self.decoder(torch.cat(parts, dim=-1))
         mean, raw = out.split(self.y_dim, dim=-1)
-        return NPPrediction(mean=mean, std=_decoder_std(raw))
+        return NPPrediction(mean=mean, std=bounded_std(raw))
 
     def _r(self, context_x: Tensor, context_y: Tensor) -> Tensor | None:
         if self.deterministic is None:
@@ -159,7 +163,7 @@ class LatentNP(nn.Module):
     def forward(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, num_samples: int = 16,
                 generator: torch.Generator | None = None) -> NPPrediction:
         """Predictive mean and std of the mixture over ``num_samples`` draws of ``z ~ q(z | C)``."""
-        _check(context_x, context_y, target_x, self.x_dim, self.y_dim)
+        check_context_and_targets(context_x, context_y, target_x, self.x_dim, self.y_dim)
         samples = self._sample_predictions(context_x, context_y, target_x, num_samples, generator)
         mean = samples.mean.mean(0)
         second = (samples.std**2 + samples.mean**2).mean(0)
@@ -179,7 +183,7 @@ class LatentNP(nn.Module):
         with one reparameterised sample of ``z``.
         """
         cx, cy, tx, ty = episode.tensors()
-        _check(cx, cy, tx, self.x_dim, self.y_dim)
+        check_context_and_targets(cx, cy, tx, self.x_dim, self.y_dim)
         prior = self.latent(cx, cy)
         posterior = self.latent(tx, ty)
         z = posterior.rsample().unsqueeze(0)                               # [1, B, z_dim]
