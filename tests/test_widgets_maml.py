@@ -3,7 +3,9 @@ behind the plot (``last_state``), the PNG and the static fallback."""
 from __future__ import annotations
 
 import base64
+import math
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
@@ -145,3 +147,26 @@ def test_outer_loop_player(trained):
     assert "image/png" in p._repr_mimebundle_()
     with pytest.raises(ValueError, match="checkpoints"):
         OuterLoopPlayer([], maml.model, tasks)
+
+
+def test_inner_loop_explorer_says_when_a_large_alpha_diverges(trained):
+    """With alpha = 1 the inner loop blows up: the state and the figure say where, no NaN is drawn."""
+    tasks, maml, _, _, _ = trained
+    w = InnerLoopExplorer({"MAML": (maml.model, maml.params())}, tasks, num_tasks=1, inner_lr=0.01)
+    assert w.last_state["MAML"]["diverged_at"] is None
+    w.inner_lr.value = 1.0
+    w.steps.value = w.max_steps
+    state = w.last_state["MAML"]
+    step = state["diverged_at"]
+    assert step is not None and 1 <= step <= w.max_steps
+    losses = state["support_curve"][step], state["query_curve"][step]
+    assert not all(math.isfinite(v) and v < 1e3 * max(state["support_curve"][0], state["query_curve"][0])
+                   for v in losses)
+    assert all(math.isfinite(v) for v in state["support_curve"][:step])
+    fig = w.draw()
+    left, right = fig.axes
+    assert f"MAML diverged at step {step}" in right.get_title()
+    assert any("diverged" in t.get_text() for t in left.get_legend().get_texts())
+    for line in right.get_lines():
+        assert all(math.isfinite(v) for v in line.get_ydata())
+    plt.close(fig)

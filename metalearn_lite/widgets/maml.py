@@ -14,6 +14,7 @@ moving the steps slider only redraws.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as widgets
@@ -35,6 +36,18 @@ __all__ = ["InnerLoopExplorer", "OuterLoopPlayer"]
 
 Params = dict[str, Tensor]
 COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange")
+
+
+DIVERGENCE_FACTOR = 1e3
+
+
+def _diverged_at(support: Sequence[float], query: Sequence[float]) -> int | None:
+    """First step where either loss is not finite or exceeds ``DIVERGENCE_FACTOR`` x its start."""
+    limit = DIVERGENCE_FACTOR * max(support[0], query[0])
+    for step, losses in enumerate(zip(support, query)):
+        if not all(math.isfinite(v) and v <= limit for v in losses):
+            return step
+    return None
 
 
 def _as_params(params: Mapping[str, Tensor]) -> Params:
@@ -76,8 +89,11 @@ class InnerLoopExplorer(CourseWidget):
 
     ``last_state`` holds, for the current control values: ``task``, ``steps``, ``inner_lr``,
     ``mode`` ("regression"/"classification") and per init name ``support_loss``,
-    ``query_loss``, (classification) ``query_accuracy`` after ``steps`` steps, and the full
-    curves ``support_curve`` / ``query_curve`` / ``accuracy_curve`` over 0..max_steps.
+    ``query_loss``, (classification) ``query_accuracy`` after ``steps`` steps, the full
+    curves ``support_curve`` / ``query_curve`` / ``accuracy_curve`` over 0..max_steps, and
+    ``diverged_at``: the first step whose support or query loss is not finite or above
+    ``DIVERGENCE_FACTOR`` times the larger starting loss (``None`` if none). The figure
+    stops each curve there and says so, instead of silently dropping NaN points.
     """
 
     def __init__(self, inits: Mapping[str, tuple[nn.Module, Mapping[str, Tensor]]], tasks: Any, *,
@@ -169,9 +185,11 @@ class InnerLoopExplorer(CourseWidget):
         episode = task.episode
         state: dict[str, Any] = {"task": index, "steps": steps, "inner_lr": lr,
                                  "mode": "classification" if self.classification else "regression"}
+        diverged = {name: _diverged_at(c["support"], c["query"]) for name, c in curves.items()}
         for name, c in curves.items():
             state[name] = {"support_loss": c["support"][steps], "query_loss": c["query"][steps],
-                           "support_curve": list(c["support"]), "query_curve": list(c["query"])}
+                           "support_curve": list(c["support"]), "query_curve": list(c["query"]),
+                           "diverged_at": diverged[name]}
             if self.classification:
                 state[name]["query_accuracy"] = c["accuracy"][steps]
                 state[name]["accuracy_curve"] = list(c["accuracy"])
@@ -198,6 +216,9 @@ class InnerLoopExplorer(CourseWidget):
                     theta = curves[name]["trace"][steps]
                     left.plot(grid.squeeze(-1), functional_call(model, theta0, (grid,)).squeeze(-1), color=colour,
                               ls=":", lw=1, label=f"{name}, 0 steps")
+                    if diverged[name] is not None and steps >= diverged[name]:
+                        left.plot([], [], color=colour, lw=2, label=f"{name}, {steps} steps: diverged")
+                        continue
                     left.plot(grid.squeeze(-1), functional_call(model, theta, (grid,)).squeeze(-1), color=colour,
                               lw=2, label=f"{name}, {steps} step{'s' if steps != 1 else ''}")
             left.scatter(episode.support_x.squeeze(-1), episode.support_y.squeeze(-1), marker="^", s=60,
@@ -207,12 +228,19 @@ class InnerLoopExplorer(CourseWidget):
                 title += f": A={task.amplitude:.2f}, phi={task.phase:.2f}"
             left.set(xlabel="x", ylabel="y", title=title)
             left.legend(fontsize=7, loc="upper right")
+        notes = []
         for colour, (name, c) in zip(COLOURS, curves.items()):
-            right.plot(x_axis, c["support"], "o-", color=colour, label=f"{name}: support")
-            right.plot(x_axis, c["query"], "s--", color=colour, label=f"{name}: query")
+            end = len(c["support"]) if diverged[name] is None else diverged[name]
+            right.plot(x_axis[:end], c["support"][:end], "o-", color=colour, label=f"{name}: support")
+            right.plot(x_axis[:end], c["query"][:end], "s--", color=colour, label=f"{name}: query")
+            if diverged[name] is not None:
+                right.axvline(diverged[name], color=colour, lw=1, ls="-.")
+                notes.append(f"{name} diverged at step {diverged[name]}")
         right.axvline(steps, color="grey", lw=1, ls=":")
-        right.set(xlabel="inner steps", ylabel="loss (log scale)", yscale="log",
-                  title=f"loss after each step (alpha={lr:.3f})")
+        title = f"loss after each step (alpha={lr:.3f})"
+        if notes:
+            title += "\n" + "; ".join(notes) + ": alpha too large for it"
+        right.set(xlabel="inner steps", ylabel="loss (log scale)", yscale="log", title=title)
         _plain_log_ticks(right)
         right.legend(fontsize=7)
         fig.tight_layout()
