@@ -73,3 +73,19 @@ def test_every_chapter_fixes_one_torch_thread_in_its_first_code_cell(path):
     cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     first = "".join(cells[0]["source"]) if cells else ""
     assert ONE_THREAD.search(first), f"{path.name}: the first code cell must call seed_everything(..., num_threads=1)"
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_cell_that_shows_a_figure_stores_it(path):
+    """Tests and scripts/execute-notebooks run kernels with MPLBACKEND=Agg, under which
+    plt.show() draws nothing unless the notebook selects the inline backend itself: chapter 02
+    once stored (and the site showed) none of its three plots."""
+    import json
+
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    first = "".join(cells[0]["source"]) if cells else ""
+    showing = [i for i, c in enumerate(cells) if "plt.show()" in "".join(c["source"])]
+    if showing:
+        assert first.startswith("%matplotlib inline"), f"{path.name}: start the first code cell with %matplotlib inline"
+    missing = [i for i in showing if not any("image/png" in o.get("data", {}) for o in cells[i].get("outputs", []))]
+    assert not missing, f"{path.name}: code cells {missing} call plt.show() but store no figure"
