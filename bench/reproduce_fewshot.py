@@ -49,9 +49,9 @@ Usage::
     python bench/reproduce_fewshot.py --methods maml --data glyphs --maml-settings 5w1s,5w5s \\
         --budget-minutes 22 --episodes 600 --threads 1 --save-checkpoints metalearn_lite/checkpoints
     # 20-way models (not shipped): second order for 22 minutes, first order for as many meta-steps
-    python bench/reproduce_fewshot.py --methods maml --data glyphs --maml-settings 20w1s,20w5s \
+    python bench/reproduce_fewshot.py --methods maml --data glyphs --maml-settings 20w1s,20w5s \\
         --budget-minutes 22 --episodes 600 --threads 1
-    python bench/reproduce_fewshot.py --methods fomaml --data glyphs --maml-settings 20w1s,20w5s \
+    python bench/reproduce_fewshot.py --methods fomaml --data glyphs --maml-settings 20w1s,20w5s \\
         --budget-minutes 60 --max-steps 498 --episodes 600 --threads 1
 """
 from __future__ import annotations

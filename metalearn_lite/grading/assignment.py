@@ -20,7 +20,7 @@ from .harness import encode_value
 from .questions import ASSIGNMENTS, Question, visible_cases, visible_expected_path
 
 __all__ = ["Case", "Assignment", "load_assignment", "assignment_names", "encode_input",
-           "visible_expected_texts", "visible_expected_in_sync", "stale_visible_expected"]
+           "visible_expected_in_sync", "stale_visible_expected"]
 
 ASSIGNMENTS_DIR = Path(__file__).with_name("assignments")
 
@@ -129,12 +129,6 @@ def _visible_expected_data(name: str) -> dict:
 
 def _canonical_text(data: dict) -> str:
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
-
-
-def visible_expected_texts() -> dict[Path, str]:
-    """``{path: canonical text}`` of every ``visible_expected.json``, from the reference code."""
-    return {visible_expected_path(name): _canonical_text(_visible_expected_data(name))
-            for name in assignment_names()}
 
 
 def _is_current(stored, fresh: dict, questions: dict[str, Question]) -> bool:
