@@ -203,7 +203,10 @@ def test_secret_files_are_hidden(main_run):
     honest = json.loads((main_run["out"] / "students" / "honest.json").read_text())
     if not honest["protections"].get("hidden_paths"):
         pytest.skip("no mount namespace on this machine (recorded in the JSON)")
-    assert str(ASSIGNMENTS_DIR.parent.parent) in honest["protections"]["hidden_paths"]
+    package = str(ASSIGNMENTS_DIR.parent.parent)
+    # hidden itself, or under a covered private ancestor (a clone in a 0700 mktemp folder:
+    # the folder is covered and only the interpreter's .venv is bound back)
+    assert any(package == p or package.startswith(p + os.sep) for p in honest["protections"]["hidden_paths"])
     log = (main_run["out"] / "logs" / "read_hidden.log").read_text()
     assert "stole []" in log  # it could not open a single secret file
 

@@ -235,6 +235,7 @@ def _mount_jail(cfg: dict, libc, ctypes, as_root: bool) -> dict:
                 mount(path, stage, None, MS_BIND | MS_REC)
                 staging.append((stage, path))
             mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+            info["hidden_paths"].append(anc)  # all of it but the interpreter trees bound back below
             for stage, path in staging:
                 os.makedirs(path, exist_ok=True)
                 mount(stage, path, None, MS_BIND | MS_REC)
