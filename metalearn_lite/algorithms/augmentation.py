@@ -1,5 +1,5 @@
 """Generative task augmentation: a small variational autoencoder (Kingma and Welling, 2014) that
-adds decoded variations of each support image to a few-shot task (not yet taught in a chapter).
+adds decoded variations of each support image to a few-shot task (taught in chapter 08, section 3).
 
 The VAE, for images ``x [1, 28, 28]`` with pixels in ``[0, 1]`` and latents ``z [latent_dim]``::
 

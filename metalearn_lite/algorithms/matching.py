@@ -1,6 +1,6 @@
 """Matching networks (Vinyals et al., 2016) and relation networks (Sung et al., 2018):
 metric-based few-shot classifiers beside prototypical networks (chapter 03's
-``protonet.py``); not yet taught in a chapter.
+``protonet.py``); taught in chapter 07.
 
 Both embed support and query images with one network ``f_phi`` (``[n, *x_shape] -> [n, D]``).
 Episode: ``N`` ways, support ``S = {(x_i, y_i)}``, query ``x``.

@@ -1,5 +1,5 @@
 """Reptile (Nichol, Achiam and Schulman, 2018): first-order meta-learning without a
-support/query split (not yet taught in a chapter; it reuses chapter 02's ``inner_loop``).
+support/query split (taught in chapter 07; it reuses chapter 02's ``inner_loop``).
 
 Notation as in ``maml.py``: parameters ``theta`` (a dict name -> tensor), inner learning
 rate ``alpha`` (``inner_lr``), outer step size ``epsilon`` (``outer_lr``), and

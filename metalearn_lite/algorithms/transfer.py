@@ -1,5 +1,5 @@
 """Transfer baselines for few-shot classification: pretrain one classifier, freeze its features,
-fit a simple classifier per task; and self-distillation (not yet taught in a chapter).
+fit a simple classifier per task; and self-distillation (taught in chapter 08, section 1).
 
 Chen et al. (2019, "A closer look at few-shot classification") and Tian et al. (2020,
 "Rethinking few-shot image classification: a good embedding is all you need?") found this
