@@ -1,6 +1,6 @@
 """Adversarial queries for few-shot learners: projected gradient descent (Madry et al., 2018) and
-adversarial querying (Goldblum et al., 2020, "Adversarially robust few-shot learning"); not yet
-taught in a chapter.
+adversarial querying (Goldblum et al., 2020, "Adversarially robust few-shot learning"); taught
+in chapter 08, section 2.
 
 PGD maximises a loss ``L(x')`` over the L-infinity ball of radius ``epsilon`` around the clean
 input ``x`` (intersected with the valid pixel range ``[lo, hi]``, by default ``[0, 1]``)::
