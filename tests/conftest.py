@@ -24,6 +24,21 @@ def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_assignments(tmp_path_factory: pytest.TempPathFactory):
+    """The instructor's private assignment folder (reference code, hidden tests, a term
+    seed), written once from solutions/ as ``metalearn homework private`` does, with
+    ``$METALEARN_ASSIGNMENTS`` pointing to it so the grader's tests find it."""
+    from metalearn_lite.grading.assignment import PRIVATE_ENV
+    from metalearn_lite.grading.private import write_private_folder
+
+    folder = tmp_path_factory.mktemp("private_assignments")
+    write_private_folder(folder, REPO_ROOT / "solutions", seed=20261)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PRIVATE_ENV, str(folder))
+        yield folder
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """``../shared`` beside the checkout (developers' data and notes); skips when absent.

@@ -80,9 +80,11 @@ def test_partial_credit_per_test_case_and_independent_questions(graded):
     out = graded["protonet"][1]
     record = json.loads((out / "students" / "partial.json").read_text())
     q = record["questions"]
-    assert 0 < q["2.1"]["points"] < 3  # visible (sorted labels) pass, shuffled hidden fail
-    visible = [t for t in record["tests"] if t["question"] == "2.1" and t["visible"]]
-    assert all(t["status"] == "passed" for t in visible)
+    assert 0 < q["2.1"]["points"] < 3  # the sorted hidden episode passes, shuffled ones fail
+    visible = {t["name"]: t["status"] for t in record["tests"] if t["question"] == "2.1" and t["visible"]}
+    # the self-check already catches it: the visible shuffled-labels test fails
+    assert visible == {"3-way 2-shot, sorted labels": "passed", "2-way 3-shot, sorted labels": "passed",
+                       "4-way 2-shot, labels in any order (shuffled)": "failed"}
     assert q["2.2"]["points"] == 3  # unaffected by the crash in 2.3
     assert q["2.3"]["points"] == 0
     assert record["status"] == "ok"
@@ -154,8 +156,8 @@ def test_cli_grade_reports_and_exit_code(graded, capsys):
     code = main(["grade", str(subs), "--assignment", "protonet", "--out", str(out), "--no-progress"])
     assert code == 0
     assert "graded 3 submission(s): 3 ok" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["grade", str(subs), "--assignment", "nope", "--out", str(out)])
+    assert main(["grade", str(subs), "--assignment", "nope", "--out", str(out)]) == 2
+    assert "assignment 'nope' not found" in capsys.readouterr().err
     assert main(["grade", str(subs / "missing"), "--assignment", "np", "--out", str(out)]) == 2
 
 
@@ -325,15 +327,14 @@ def test_sandbox_without_namespaces_still_runs_and_says_so():
     assert [r.get("event") for r in run.records] == ["loaded", "done"]
 
 
-def test_private_hidden_tests_folder(tmp_path):
-    shipped = REPO / "metalearn_lite" / "grading" / "assignments" / "np" / "hidden_tests.py"
-    (tmp_path / "np").mkdir()
-    text = shipped.read_text().replace("(301, 1, 3, 2, 4)", "(999, 2, 2, 2, 2)")
-    (tmp_path / "np" / "hidden_tests.py").write_text(text)
-    private = load_assignment("np", str(tmp_path))
-    public = load_assignment("np")
-    assert [c.id for c in private.cases] == [c.id for c in public.cases]
-    differs = [c.id for c, d in zip(private.cases, public.cases) if c.args != d.args]
-    assert differs == ["3.1/h0", "3.2/h0", "3.3/h0", "3.4/h0"]
-    with pytest.raises(FileNotFoundError, match="hidden_tests.py"):
-        load_assignment("maml", str(tmp_path))
+def test_points_come_from_hidden_cases_only(graded):
+    """Hard-coding the public visible answers earns nothing: visible cases carry no points."""
+    from metalearn_lite.grading.grader import _score
+
+    assignment = load_assignment("protonet")
+    records = [{"case": c.id, "output": c.expected} for c in assignment.cases if c.visible]
+    _, questions, _, _ = _score(assignment, records + [{"event": "done"}])
+    assert all(q["points"] == 0 for q in questions.values())
+    records = [{"case": c.id, "output": c.expected} for c in assignment.cases if not c.visible]
+    _, questions, _, _ = _score(assignment, records + [{"event": "done"}])
+    assert sum(q["points"] for q in questions.values()) == assignment.max_points

@@ -15,12 +15,11 @@ __all__ = ["register", "run_grade"]
 
 
 def register(subparsers) -> None:
-    from ..grading.questions import ASSIGNMENTS
-
     parser = subparsers.add_parser("grade", help="grade a folder of submissions in sandboxes")
     parser.add_argument("submissions", help="folder with one .ipynb or .py per student")
-    parser.add_argument("--assignment", required=True, choices=sorted(ASSIGNMENTS),
-                        help="which homework (maml, protonet, np, education)")
+    parser.add_argument("--assignment", required=True, metavar="NAME",
+                        help="which homework: a folder of the private assignment folder "
+                        "(maml, protonet, np, education, or one of your own)")
     parser.add_argument("--out", required=True, help="output folder for grades.csv, JSON, feedback")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="submissions graded in parallel (default: number of cores)")
@@ -29,8 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="address-space limit per submission in MiB (default: 2048)")
     parser.add_argument("--tests", default=None, metavar="DIR",
-                        help="private hidden tests: DIR/<assignment>/hidden_tests.py "
-                        "(default: the ones shipped in metalearn_lite/grading/assignments)")
+                        help="the instructor's private assignment folder (reference code, hidden "
+                        "tests, points, term seed), written by `metalearn homework private DIR`; "
+                        "default: $METALEARN_ASSIGNMENTS. Required: nothing secret ships in the package")
     parser.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_grade)

@@ -2,9 +2,9 @@
 
 Each ``solutions/hw_<name>.ipynb`` marks answer regions with nbgrader's markers::
 
-    def inner_update(params, grads, inner_lr):
+    def double(x):
         ### BEGIN SOLUTION
-        return [p - inner_lr * g for p, g in zip(params, grads)]
+        return 2 * x
         ### END SOLUTION
 
 and the answer cell carries ``metadata.metalearn.question`` (e.g. "1.1"). The student
@@ -70,8 +70,13 @@ def student_version(notebook: dict, where: str = "notebook") -> dict:
                 if not qid:
                     raise AuthoringError(f"{where} cell {i}: solution markers but no "
                                          "metadata.metalearn.question")
-                _, q = question(qid)
-                source = _strip_solution(source, qid, q.function, f"{where} cell {i}")
+                function = cell["metadata"]["metalearn"].get("function")
+                if function is None:
+                    try:
+                        function = question(qid)[1].function
+                    except KeyError:
+                        function = None  # a new assignment's question: "your answer"
+                source = _strip_solution(source, qid, function, f"{where} cell {i}")
             elif qid and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
                 raise AuthoringError(f"{where} cell {i}: answer cell of {qid} has no markers")
         elif BEGIN in source:
@@ -96,11 +101,14 @@ def _planned(solutions: Path) -> dict[str, str]:
     return planned
 
 
-def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises") -> list[Path]:
+def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises",
+                       with_visible_expected: bool = True) -> list[Path]:
     """Write the student version of every solution notebook; returns the paths written.
 
-    Also refreshes the visible tests' expected outputs (``visible_expected.json``) from the
-    reference code, and removes exercise notebooks whose solution is gone.
+    Also refreshes the package's visible tests' expected outputs (``visible_expected.json``)
+    from the reference code in ``solutions`` (``with_visible_expected=False`` for a folder
+    of new assignments, whose visible tests live in their hidden-tests file), and removes
+    exercise notebooks whose solution is gone.
     """
     from .assignment import stale_visible_expected
 
@@ -117,13 +125,14 @@ def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "e
         if stale.name not in planned:
             stale.unlink()
             written.append(stale)
-    for path, text in stale_visible_expected().items():
+    for path, text in (stale_visible_expected(solutions).items() if with_visible_expected else ()):
         atomic_write_text(path, text)
         written.append(path)
     return written
 
 
-def check_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises") -> list[str]:
+def check_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises",
+                    with_visible_expected: bool = True) -> list[str]:
     """Problems that make ``out`` differ from what ``generate_exercises`` would write ([] = in sync)."""
     from .assignment import visible_expected_in_sync
 
@@ -139,6 +148,6 @@ def check_exercises(solutions: str | Path = "solutions", out: str | Path = "exer
     for extra in sorted(out.glob("*.ipynb")):
         if extra.name not in planned:
             problems.append(f"{extra} has no solution notebook in {solutions}")
-    if not visible_expected_in_sync():
+    if with_visible_expected and not visible_expected_in_sync(solutions):
         problems.append("grading/assignments/*/visible_expected.json differ from the reference code")
     return problems

@@ -31,7 +31,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
-from .assignment import Assignment, load_assignment
+from .assignment import Assignment, load_assignment, private_folder
 from .compare import compare
 from .notebook_source import InvalidSubmission, submission_source
 from .sandbox import Limits, run_submission
@@ -99,7 +99,10 @@ def _score(assignment: Assignment, records: list[dict]) -> tuple[list[dict], dic
     tests, questions = [], {}
     for q in assignment.questions:
         qcases = [c for c in assignment.cases if c.qid == q.qid]
-        per_case = q.points / len(qcases)
+        # Points come from hidden cases only: the visible ones are the students' self-checks,
+        # public with their answers, so passing them alone (hard-coded) earns nothing.
+        graded = [c for c in qcases if not c.visible]
+        per_case = q.points / len(graded) if graded else 0.0
         got_points, passed = 0.0, 0
         for case in qcases:
             rec = by_case.get(case.id)
@@ -129,7 +132,7 @@ def _score(assignment: Assignment, records: list[dict]) -> tuple[list[dict], dic
             if type(rec) is dict and type(rec.get("seconds")) in (int, float):
                 entry["seconds"] = round(float(rec["seconds"]), 4)
             if entry["status"] == "passed":
-                got_points += per_case
+                got_points += 0.0 if case.visible else per_case
                 passed += 1
             tests.append(entry)
         questions[q.qid] = {"points": round(got_points, 4), "max_points": float(q.points),
@@ -242,17 +245,18 @@ def grade_folder(submissions: str | Path, assignment_name: str, out: str | Path,
                  progress: bool = True, tests_dir: str | Path | None = None) -> list[dict]:
     """Grade every submission in ``submissions``; returns the result records (see module doc).
 
-    ``jobs``: children run at once (default: cores). ``tests_dir``: private hidden tests
-    (``<tests_dir>/<name>/hidden_tests.py``) instead of the shipped ones.
+    ``jobs``: children run at once (default: cores). ``tests_dir``: the instructor's private
+    assignment folder (default ``$METALEARN_ASSIGNMENTS``; written by ``metalearn homework
+    private``; layout in ``assignment.py``).
     """
-    assignment = load_assignment(assignment_name, str(tests_dir) if tests_dir else None)
+    private = private_folder(tests_dir)
+    assignment = load_assignment(assignment_name, private)
     out = Path(out)
     subs = list_submissions(submissions)
     for folder in ("students", "feedback", "logs"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     hide = [str(Path(submissions).resolve()), str(out.resolve())]
-    if tests_dir:
-        hide.append(str(Path(tests_dir).resolve()))
+    hide.append(str(private.resolve()))  # reference code and hidden tests
     jobs = max(1, jobs or os.cpu_count() or 1)
     results: dict[str, dict] = {}
     todo = []

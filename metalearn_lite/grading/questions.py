@@ -1,8 +1,10 @@
 """The public side of each homework: questions, points, function names and visible tests.
 
 Students' self-checks and the grader both read this module. It holds nothing secret:
-hidden tests and the reference code live in ``grading/assignments/<name>/`` and are
-only ever loaded by the grader's parent process.
+the reference code (``solutions/``) and the hidden tests (``solutions/hidden_tests/``) are
+not part of the installed package; the grader reads them from the instructor's private
+assignment folder (``metalearn homework private DIR``), whose hidden inputs are drawn
+from a per-term seed (``case_seed``).
 
 Visible test inputs are built here from fixed seeds; their expected outputs are stored
 in ``assignments/<name>/visible_expected.json`` (written from the reference by
@@ -10,6 +12,7 @@ in ``assignments/<name>/visible_expected.json`` (written from the reference by
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +22,7 @@ from typing import Callable
 import torch
 
 __all__ = ["Question", "VisibleCase", "ASSIGNMENTS", "question", "visible_cases",
-           "visible_expected", "visible_expected_path"]
+           "visible_expected", "visible_expected_path", "case_seed"]
 
 
 def visible_expected_path(name: str) -> Path:
@@ -243,6 +246,22 @@ def _edu_best_answered(seed, num_items):
     return [a, b, theta, answered]
 
 
+def _edu_all_answered(seed, num_items):
+    """``next_item`` arguments where every item is answered (the answer is -1)."""
+    a, b, theta, _ = _edu_args(seed, "next", num_items=num_items)
+    return [a, b, theta, torch.ones(num_items, dtype=torch.bool)]
+
+
+def case_seed(term_seed: int, qid: str, index: int) -> int:
+    """Seed of hidden case ``index`` of question ``qid`` in the term drawn with ``term_seed``.
+
+    Hidden-test files (in the instructor's private folder) build their inputs from these
+    seeds, so a new term seed gives new hidden inputs and last term's answers fail.
+    """
+    digest = hashlib.sha256(f"{int(term_seed)}:{qid}:{int(index)}".encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
 VISIBLE: dict[str, list[VisibleCase]] = {
     "1.1": [VisibleCase("two tensors, inner_lr=0.1", lambda: _maml_update_args(11)),
             VisibleCase("two tensors, inner_lr=0.5", lambda: _maml_update_args(14, 0.5))],
@@ -255,7 +274,9 @@ VISIBLE: dict[str, list[VisibleCase]] = {
     "2.1": [VisibleCase("3-way 2-shot, sorted labels",
                         lambda: _proto_args(21, 3, 2, 2, 4, False, "prototypes")),
             VisibleCase("2-way 3-shot, sorted labels",
-                        lambda: _proto_args(22, 2, 3, 2, 5, False, "prototypes"))],
+                        lambda: _proto_args(22, 2, 3, 2, 5, False, "prototypes")),
+            VisibleCase("4-way 2-shot, labels in any order (shuffled)",
+                        lambda: _proto_args(27, 4, 2, 2, 3, True, "prototypes"))],
     "2.2": [VisibleCase("3-way, 6 queries", lambda: _proto_args(23, 3, 2, 2, 4, False, "logits")),
             VisibleCase("5-way, 5 queries", lambda: _proto_args(24, 5, 1, 1, 8, False, "logits"))],
     "2.3": [VisibleCase("3-way, 6 queries", lambda: _proto_args(25, 3, 2, 2, 4, False, "loss")),
@@ -271,7 +292,8 @@ VISIBLE: dict[str, list[VisibleCase]] = {
             VisibleCase("1,500 answers (a plain product underflows to 0)", lambda: _edu_many_answers(47, 1500))],
     "4.3": [VisibleCase("3 students, 4 items", lambda: _edu_args(44, "information"))],
     "4.4": [VisibleCase("6 items, some answered", lambda: _edu_args(48, "next", num_items=6)),
-            VisibleCase("the most informative item is already answered", lambda: _edu_best_answered(49, 6))],
+            VisibleCase("the most informative item is already answered", lambda: _edu_best_answered(49, 6)),
+            VisibleCase("every item answered (expect -1)", lambda: _edu_all_answered(50, 5))],
     "4.5": [VisibleCase("8 scores, 4 positives", lambda: _edu_args(46, "auc", num_items=8)),
             VisibleCase("tied scores across the classes", lambda: [
                 torch.tensor([0.5, 0.5, 0.5, 0.9, 0.2, 0.7], dtype=torch.float64),
