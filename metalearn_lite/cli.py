@@ -14,7 +14,7 @@ import sys
 __all__ = ["main", "build_parser"]
 
 # Order shown in --help. A module listed here but not yet written is skipped.
-COMMANDS = ["info", "data", "homework", "grade"]
+COMMANDS = ["info", "data", "homework", "grade", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

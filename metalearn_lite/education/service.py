@@ -1,0 +1,194 @@
+"""The adaptive tutor as an HTTP service (``metalearn serve``): a FastAPI app around a ``TutorModel``.
+
+Endpoints (JSON in, JSON out):
+
+- ``GET /health``: ``{"status": "ok", "num_items": I, "groups": [...], "model": {...}}``.
+- ``GET /items``: the item ids clients may send, with their groups.
+- ``POST /next-item``: body ``{"answers": [{"item": "quant_07", "correct": true}, ...], "group": null}``
+  -> ``{"item": name, "index": i, "p_correct": p, "information": info, "num_answers": K}``:
+  the unanswered item (in ``group`` if given) that tells most about this student
+  (``TutorModel.next_item``).
+- ``POST /mastery``: the same body (without ``group``) -> ``{"num_answers": K, "mastery":
+  {group: {"mean": m, "sd": s}, ..., "all": {...}}}`` (``TutorModel.mastery``).
+
+An ``item`` is a name from ``GET /items`` or an index 0..I-1; each item at most once; at most
+I answers. Bad input never gives a 500: malformed JSON, wrong types, unknown fields or item
+ids, repeated items, too many answers -> 422 with ``detail`` (what was wrong, where) and
+``expected`` (the body's shape); a body over ``max_body_bytes`` -> 413. The answers equal
+the in-process ``TutorModel`` answers bit for bit (tests/test_service.py).
+
+The model math is numpy on tiny arrays (microseconds); handlers are ``async`` so they run on
+the event loop without a thread-pool hop. ``serve`` runs uvicorn on a socket it binds itself
+(port 0 picks a free port, reported through ``on_ready``).
+"""
+import json
+import socket
+from typing import Any, Callable, Optional, Union
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from .tutor import TutorInputError, TutorModel
+
+__all__ = ["create_app", "serve", "bind_socket", "BODY_SHAPE", "DEFAULT_MAX_BODY_BYTES"]
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+BODY_SHAPE = ('{"answers": [{"item": <item name from GET /items, or index>, "correct": true or false}, ...], '
+              '"group": <optional group name, /next-item only>}')
+
+
+class _BodyLimit:
+    """ASGI middleware: reject request bodies over ``limit`` bytes with 413 before the app parses them.
+
+    Reads the body (bounded), then replays it to the app, so chunked uploads are capped too.
+    """
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def _reject(self, send, size: str) -> None:
+        body = json.dumps({"detail": f"request body too large: {size}, expected at most {self.limit} bytes",
+                           "expected": BODY_SHAPE}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > self.limit:
+                    return await self._reject(send, f"{declared} bytes declared")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                return await self._reject(send, f"over {len(body)} bytes sent")
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The ASGI app serving ``tutor`` (see the module docstring for the endpoints)."""
+    max_answers = tutor.num_items
+
+    class Answer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        item: Union[StrictStr, StrictInt] = Field(description="item name (GET /items) or index")
+        correct: StrictBool
+
+    class MasteryRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        answers: list[Answer] = Field(max_length=max_answers, description=f"at most {max_answers}, one per item")
+
+    class NextItemRequest(MasteryRequest):
+        group: Optional[StrictStr] = None
+
+    app = FastAPI(title="metalearn-lite adaptive tutor",
+                  description="Chapter 06's meta-learned student model: next item and predicted mastery.")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err.get("loc", ()) if part != "body") or "body"
+            problems.append({"where": where, "problem": err.get("msg", "invalid")})
+        return JSONResponse({"detail": problems, "expected": BODY_SHAPE}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # e.g. 400 for a body the JSON parser gave up on (nested too deeply), 404, 405
+        return JSONResponse({"detail": exc.detail, "expected": BODY_SHAPE}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(TutorInputError)
+    async def _bad_answers(request: Request, exc: TutorInputError) -> JSONResponse:
+        return JSONResponse({"detail": [{"where": "answers", "problem": str(exc)}], "expected": BODY_SHAPE},
+                            status_code=422)
+
+    def _parse(answers: list) -> tuple[Any, list[float]]:
+        items = tutor.item_indices([a.item for a in answers])
+        return items, [1.0 if a.correct else 0.0 for a in answers]
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "num_items": tutor.num_items, "groups": list(tutor.group_names),
+                             "model": tutor.metadata})
+
+    @app.get("/items")
+    async def items() -> JSONResponse:
+        return JSONResponse({"items": list(tutor.item_names), "groups": list(tutor.groups)})
+
+    @app.post("/next-item")
+    async def next_item(body: NextItemRequest) -> JSONResponse:
+        items_, answers = _parse(body.answers)
+        nxt = tutor.next_item(items_, answers, body.group)
+        return JSONResponse({"item": nxt.name, "index": nxt.index, "p_correct": nxt.p_correct,
+                             "information": nxt.information, "num_answers": len(answers)})
+
+    @app.post("/mastery")
+    async def mastery(body: MasteryRequest) -> JSONResponse:
+        items_, answers = _parse(body.answers)
+        result = tutor.mastery(items_, answers)
+        return JSONResponse({"num_answers": len(answers),
+                             "mastery": {k: {"mean": v.mean, "sd": v.sd} for k, v in result.items()}})
+
+    app.add_middleware(_BodyLimit, limit=max_body_bytes)
+    return app
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on (host, port); port 0 picks a free one (read it with ``getsockname()``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(tutor: TutorModel, host: str = "127.0.0.1", port: int = 8000, *,
+          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, log_level: str = "warning",
+          on_ready: Callable[[str, int], None] | None = None) -> None:
+    """Run the service until interrupted (Ctrl-C / SIGTERM); ``on_ready(host, port)`` after binding."""
+    import uvicorn
+
+    sock = bind_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(tutor, max_body_bytes=max_body_bytes), log_level=log_level,
+                            access_log=False, backlog=2048)
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        on_ready(host, bound_port)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
