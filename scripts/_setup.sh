@@ -45,6 +45,37 @@ print(h.hexdigest())
 PY
 }
 
+# The pinned torch, on Linux from PyTorch's CPU index first: PyPI's Linux wheel is the CUDA
+# build (gigabytes of nvidia packages a CPU course never uses). When that index does not
+# answer within a few seconds, pip's default index (and pip's own configuration) is used.
+# Says which build it got. Arguments: extra pip options.
+TORCH_CPU_INDEX="${METALEARN_LITE_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+install_torch() {
+    local pin have
+    pin="$(grep -m1 -i '^torch==' "$REPO/constraints.txt")" || die "constraints.txt has no torch== pin"
+    have="$("$VENV_PY" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
+    if [[ "torch==$have" == "$pin" ]]; then
+        return 0
+    fi
+    local index_args=() source="the default package index"
+    if [[ "$(uname -s)" == Linux ]]; then
+        if "$VENV_PY" - "$TORCH_CPU_INDEX" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=8).close()
+PY
+        then
+            index_args=(--index-url "$TORCH_CPU_INDEX")
+            source="PyTorch's CPU index ($TORCH_CPU_INDEX)"
+        else
+            say "PyTorch's CPU index ($TORCH_CPU_INDEX) did not answer: using the default package index"
+        fi
+    fi
+    say "installing $pin from $source"
+    "$VENV_PY" -m pip install "$@" ${index_args[@]+"${index_args[@]}"} "$pin" \
+        || die "could not install $pin from $source (see above)"
+    say "got $("$VENV_PY" -c 'import torch; c = torch.version.cuda; print(f"torch {torch.__version__}, " + (f"a CUDA {c} build" if c else "the CPU build"))')"
+}
+
 ensure_env() {
     [[ -f "$REPO/pyproject.toml" && -f "$REPO/constraints.txt" ]] \
         || die "pyproject.toml or constraints.txt missing in $REPO: is this a metalearn-lite checkout?"
@@ -85,6 +116,7 @@ ensure_env() {
     if [[ -n "${CI:-}" ]]; then
         pip_opts+=(--progress-bar off --no-input)
     fi
+    install_torch "${pip_opts[@]}"
     (cd "$REPO" && "$VENV_PY" -m pip install "${pip_opts[@]}" -c constraints.txt -e ".[test]") \
         || die "pip install failed (see above). Nothing outside $VENV was changed; rerun after fixing, or delete $VENV to start over"
     # Real student responses for chapter 06 (the Swedish SAT sample ships inside the irtorch
