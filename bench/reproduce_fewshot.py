@@ -71,6 +71,8 @@ from metalearn_lite.algorithms.maml import MAML, accuracy
 from metalearn_lite.algorithms.protonet import ProtoNet
 from metalearn_lite.data.episodes import EpisodeSampler
 from metalearn_lite.data.glyphs import Glyphs
+from metalearn_lite.data.omniglot import rotate_classes
+from metalearn_lite.data.transforms import augment_episode
 from metalearn_lite.models import Conv4
 from metalearn_lite.reproducibility import seed_everything
 from metalearn_lite.training import EvalResult, evaluate, save_checkpoint
@@ -85,6 +87,33 @@ PAPER = {
 }
 PROTONET_CHECKPOINT = "protonet_glyphs_conv4.pt"
 MAML_CHECKPOINTS = {"fomaml": "maml_glyphs_conv4_5w1s.pt", "maml": "maml2nd_glyphs_conv4_5w1s.pt"}
+# --data choices on real handwriting: train on one small background set (from scratch, or
+# fine-tuning the shipped Glyphs model: "glyphs+smallN"), test on the other's own alphabets.
+REAL_DATA = ("small1", "small2", "glyphs+small1", "glyphs+small2")
+DATA_CHOICES = ("glyphs", "omniglot", *REAL_DATA)
+OMNIGLOT_LICENSE = "Omniglot (Lake et al. 2015), MIT licence, https://github.com/brendenlake/omniglot"
+
+
+@dataclass
+class DataSet:
+    """One --data choice: training and test class images ``[C, M, 1, 28, 28]`` and what they are."""
+
+    name: str
+    train: torch.Tensor
+    test: torch.Tensor
+    key: str = "glyphs"                     # the --data token
+    init: str | None = None                 # "shipped": start from the shipped Glyphs model
+    train_alphabets: tuple[str, ...] = ()   # real alphabets seen in training
+    test_alphabets: tuple[str, ...] = ()
+    test_class_alphabet: list[str] = field(default_factory=list)
+
+
+def real_checkpoint_name(method: str, key: str) -> str:
+    """``protonet_glyphs_small1_conv4.pt``, ``maml_small2_conv4_5w1s.pt``, ... for a real --data choice."""
+    tag = key.replace("+", "_")
+    if method == "protonet":
+        return f"protonet_{tag}_conv4.pt"
+    return f"{'maml' if method == 'fomaml' else 'maml2nd'}_{tag}_conv4_5w1s.pt"
 
 
 def parse_setting(text: str) -> tuple[int, int]:
@@ -136,17 +165,31 @@ def _lr_factor(progress: float) -> float:
     return 1.0 if progress < 0.5 else (0.5 if progress < 0.75 else 0.25)
 
 
-def train_protonet(train_data: torch.Tensor, budget_s: float, args, log) -> tuple[ProtoNet, int, float, float]:
+def _augmenter(args):
+    """``episode -> episode`` with a fresh random affine per image (``--affine``), else identity."""
+    if not args.affine:
+        return lambda episode: episode
+    generator = torch.Generator().manual_seed(args.seed + 1)
+    return lambda episode: augment_episode(episode, generator, max_degrees=args.affine_degrees)
+
+
+def train_protonet(train_data: torch.Tensor, budget_s: float, args, log,
+                   init: str | None = None) -> tuple[ProtoNet, int, float, float]:
     ways, shots = parse_setting(args.protonet_train)
     sampler = EpisodeSampler(train_data, ways, shots, args.protonet_queries, seed=args.seed)
     net = ProtoNet(Conv4(num_classes=None))
+    if init == "shipped":
+        from metalearn_lite.training.pretrained import pretrained_protonet
+        net = pretrained_protonet()[0].train()
+        log("  ProtoNet: fine-tuning the shipped Glyphs ProtoNet")
+    augment = _augmenter(args)
     optimiser = torch.optim.Adam(net.parameters(), lr=args.protonet_lr)
     losses: list[float] = []
 
     def step(i: int, progress: float) -> None:
         for group in optimiser.param_groups:
             group["lr"] = args.protonet_lr * _lr_factor(progress)
-        result = net(sampler.sample())
+        result = net(augment(sampler.sample()))
         optimiser.zero_grad(set_to_none=True)
         result.loss.backward()
         optimiser.step()
@@ -160,11 +203,19 @@ def train_protonet(train_data: torch.Tensor, budget_s: float, args, log) -> tupl
     return net.eval(), steps, wall, cpu
 
 
-def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s: float, args, log):
+def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s: float, args, log,
+               init: str | None = None):
     sampler = EpisodeSampler(train_data, ways, args.maml_train_shots, args.maml_queries, seed=args.seed + ways)
     model = Conv4(num_classes=ways)
+    if init == "shipped":
+        if ways != 5:
+            raise SystemExit(f"--data glyphs+smallN fine-tunes the shipped 5-way MAML; got {ways}-way settings")
+        from metalearn_lite.training.pretrained import pretrained_glyphs_maml
+        model.load_state_dict(pretrained_glyphs_maml(first_order=first_order)[0].model.state_dict())
+        log(f"  MAML: fine-tuning the shipped Glyphs {'first' if first_order else 'second'}-order MAML")
     maml = MAML(model, F.cross_entropy, inner_lr=args.inner_lr, num_inner_steps=args.train_inner_steps,
                 first_order=first_order, metric_fn=accuracy, strategy="loop")
+    augment = _augmenter(args)
     optimiser = torch.optim.Adam(maml.parameters(), lr=args.maml_outer_lr)
     accs: list[float] = []
     name = "fomaml" if first_order else "maml"
@@ -172,7 +223,11 @@ def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s:
     def step(i: int, progress: float) -> None:
         for group in optimiser.param_groups:
             group["lr"] = args.maml_outer_lr * _lr_factor(progress)
-        result = maml.meta_loss(sampler.sample_batch(args.meta_batch))
+        batch = sampler.sample_batch(args.meta_batch)
+        if args.affine:
+            from metalearn_lite.tasks.episode import Episode
+            batch = Episode.stack([augment(task) for task in batch])
+        result = maml.meta_loss(batch)
         optimiser.zero_grad(set_to_none=True)
         result.loss.backward()
         optimiser.step()
@@ -209,13 +264,17 @@ def maml_metric(maml: MAML, num_inner_steps: int):
 
 
 def run_method(method: str, train_data: torch.Tensor, test_data: torch.Tensor, settings: list[str], args,
-               log, on_trained=None) -> MethodRun:
-    """Train ``method`` for the budget, call ``on_trained(run)`` (e.g. save a checkpoint), then test it."""
+               log, on_trained=None, data: DataSet | None = None) -> MethodRun:
+    """Train ``method`` for the budget, call ``on_trained(run)`` (e.g. save a checkpoint), then test it.
+
+    With real ``data`` (``--data small1`` etc.) ProtoNet is also tested on Lake's within-alphabet
+    20-way one-shot protocol (``lake20``, bench/real_handwriting.py) and MAML on its 5-way form."""
     budget_s = args.budget_minutes * 60
+    init = data.init if data is not None else None
     run = MethodRun(method)
     seed_everything(args.seed, num_threads=args.threads)
     if method == "protonet":
-        net, steps, wall, cpu = train_protonet(train_data, budget_s, args, log)
+        net, steps, wall, cpu = train_protonet(train_data, budget_s, args, log, init=init)
         run.models[0] = net
         run.steps[args.protonet_train] = steps
         run.train_wall_s, run.train_cpu_s = wall, cpu
@@ -224,18 +283,27 @@ def run_method(method: str, train_data: torch.Tensor, test_data: torch.Tensor, s
         all_ways = sorted({parse_setting(s)[0] for s in settings})
         for ways in all_ways:
             share = budget_s / len(all_ways)
-            maml, steps, wall, cpu = train_maml(train_data, ways, method == "fomaml", share, args, log)
+            maml, steps, wall, cpu = train_maml(train_data, ways, method == "fomaml", share, args, log, init=init)
             run.models[ways] = maml
             run.steps[f"{ways}-way"] = steps
             run.train_wall_s += wall
             run.train_cpu_s += cpu
         metrics = {s: maml_metric(run.models[parse_setting(s)[0]], args.test_inner_steps) for s in settings}
+    streams = {s: test_sampler(test_data, s, args) for s in settings}
+    if data is not None and data.test_class_alphabet:
+        from metalearn_lite.data.within_alphabet import WithinAlphabetSampler
+        lake = "lake20" if method == "protonet" else "lake5"
+        ways = 20 if method == "protonet" else 5
+        if method == "protonet" or 5 in run.models:
+            metrics[lake] = metrics[settings[0]] if method == "protonet" else maml_metric(run.models[5],
+                                                                                            args.test_inner_steps)
+            streams[lake] = WithinAlphabetSampler(test_data, data.test_class_alphabet, ways, 1, 1, seed=20_000)
     if on_trained is not None:
         on_trained(run)
     start = time.perf_counter()
-    for setting in settings:
-        run.results[setting] = evaluate(metrics[setting], test_sampler(test_data, setting, args),
-                                        num_episodes=args.episodes, description=f"{method} {setting}")
+    for setting, stream in streams.items():
+        run.results[setting] = evaluate(metrics[setting], stream, num_episodes=args.episodes,
+                                        description=f"{method} {setting}")
         log(f"  {METHOD_NAMES[method]} {setting}: {run.results[setting].percent()}")
     run.test_wall_s = time.perf_counter() - start
     return run
@@ -254,7 +322,8 @@ def format_table(runs: list[MethodRun], settings: list[str], data_name: str) -> 
     return "\n".join(lines)
 
 
-def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, command: str, log) -> None:
+def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, command: str, log,
+                     data: DataSet | None = None) -> None:
     """ProtoNet's encoder -> ``protonet_glyphs_conv4.pt``; the 5-way MAML model -> ``maml_glyphs_conv4_5w1s.pt``
     (first order; second order -> ``maml2nd_...``). float32 state dicts, loadable with ``weights_only=True``.
 
@@ -265,6 +334,18 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
               "budget_minutes": args.budget_minutes, "test_episodes": args.episodes,
               "note": (f"trained {args.budget_minutes:g} min wall on a CPU (train_cpu_s: CPU seconds): far below "
                        "the papers' budgets (hours on a GPU); accuracy is lower than theirs")}
+    real = data is not None and data.key in REAL_DATA
+    if real:
+        common.update({
+            "test_queries": args.test_queries, "real_train_set": data.key, "real_train_alphabets": list(data.train_alphabets),
+            "test_alphabets": list(data.test_alphabets), "license": OMNIGLOT_LICENSE,
+            "init": ("the shipped Glyphs model (protonet_glyphs_conv4.pt / maml*_glyphs_conv4_5w1s.pt)"
+                     if data.init == "shipped" else "random"),
+            "augmentation": {"rotations": args.rotations, "affine": args.affine,
+                             "affine_degrees": args.affine_degrees if args.affine else 0},
+            "note": (f"trained {args.budget_minutes:g} min wall (at most {args.max_steps} steps) on a shared 2-core "
+                     "CPU; tested on real alphabets it never saw (test_alphabets); lake20 = 20-way one-shot "
+                     "within one alphabet, support and query by different drawers (Lake et al. 2015)")})
     for run in runs:
         test = {s: {"mean": round(r.mean, 4), "ci95": round(r.ci95, 4), "episodes": r.num_episodes}
                 for s, r in run.results.items()}
@@ -277,7 +358,7 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
                                 "episodes": run.steps[args.protonet_train], "lr": args.protonet_lr,
                                 "lr_schedule": "x0.5 at 50% and 75% of the budget", "seed": args.seed},
                       "distance": "euclidean"}
-            path = folder / PROTONET_CHECKPOINT
+            path = folder / (real_checkpoint_name("protonet", data.key) if real else PROTONET_CHECKPOINT)
         elif 5 in run.models:
             encoder = run.models[5].model
             config = {"model": "Conv4", "model_kwargs": {"num_classes": 5, "hidden": 64, "norm": "batch"},
@@ -286,8 +367,8 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
                       "train": {"num_ways": 5, "num_shots": args.maml_train_shots, "num_queries": args.maml_queries,
                                 "meta_batch": args.meta_batch, "meta_steps": run.steps["5-way"],
                                 "outer_lr": args.maml_outer_lr, "seed": args.seed}}
-            path = folder / MAML_CHECKPOINTS[run.method]
-            test = {s: v for s, v in test.items() if parse_setting(s)[0] == 5}
+            path = folder / (real_checkpoint_name(run.method, data.key) if real else MAML_CHECKPOINTS[run.method])
+            test = {s: v for s, v in test.items() if s == "lake5" or parse_setting(s)[0] == 5}
         else:
             continue
         state = {"model": {k: v.detach().to(torch.float32).clone().contiguous()
@@ -309,6 +390,38 @@ def load_omniglot(args, log):
     return split.train, split.test
 
 
+def load_small(key: str, args, log) -> DataSet | None:
+    """``--data small1`` / ``glyphs+small1`` (or 2): train on that small background set (with
+    ``--rotations`` as new classes), test on the *other* small set's alphabets that the first
+    lacks (they share Latin and Greek). Found by the loader: ``--omniglot-root``, the cache
+    (``metalearn data omniglot --download``), or ``../shared/data/omniglot``."""
+    here = Path(__file__).resolve().parent
+    if str(here) not in sys.path:
+        sys.path.insert(0, str(here))
+    from real_handwriting import omniglot_set  # bench/real_handwriting.py
+
+    from metalearn_lite.data.within_alphabet import held_out_alphabets
+
+    train_small = key[-6:]
+    test_small = "small2" if train_small == "small1" else "small1"
+    train_set, test_set = omniglot_set(train_small, args.omniglot_root, log), omniglot_set(test_small, args.omniglot_root, log)
+    if train_set is None or test_set is None:
+        log(f"{key}: skipped, needs images_background_small1.zip and images_background_small2.zip "
+            "(`metalearn data omniglot --download` or --omniglot-root)")
+        return None
+    test_alphabets = [test_set.alphabets[i] for i in held_out_alphabets(test_set.alphabets, train_set.alphabets)]
+    test = test_set.subset(test_alphabets, f"{test_small}-only")
+    rotations = [int(r) for r in args.rotations.split(",")]
+    train = rotate_classes(train_set.class_images, rotations) if rotations != [0] else train_set.class_images
+    name = (f"Omniglot {train_small} ({', '.join(train_set.alphabets)}; rotations {args.rotations}"
+            f"{', affine' if args.affine else ''}) -> {test.name} ({', '.join(test_alphabets)})")
+    if key.startswith("glyphs+"):
+        name = "shipped Glyphs model fine-tuned on " + name
+    return DataSet(name, train, test.class_images, key=key, init="shipped" if key.startswith("glyphs+") else None,
+                   train_alphabets=tuple(train_set.alphabets), test_alphabets=tuple(test_alphabets),
+                   test_class_alphabet=test.class_alphabet)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -323,7 +436,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-checkpoints", metavar="DIR", type=Path, default=None,
                         help="save the Glyphs models as protonet_glyphs_conv4.pt / maml_glyphs_conv4_5w1s.pt "
                              "(first order) / maml2nd_glyphs_conv4_5w1s.pt (second order) in DIR")
-    parser.add_argument("--data", default="glyphs,omniglot", help="glyphs, omniglot or both (default)")
+    parser.add_argument("--data", default="glyphs,omniglot",
+                        help="comma-separated: glyphs, omniglot (full zips, Vinyals split), small1, small2 (train on "
+                             "one small background set, test on the other's own alphabets), glyphs+small1, "
+                             "glyphs+small2 (fine-tune the shipped Glyphs models on it); default glyphs,omniglot")
+    parser.add_argument("--rotations", default="0",
+                        help="real small sets: rotations (degrees) added as new training classes, e.g. 0,90,180,270")
+    parser.add_argument("--affine", action="store_true",
+                        help="a random small affine map (rotation, zoom 0.9-1.1, shear, shift) per training image")
+    parser.add_argument("--affine-degrees", type=float, default=10.0)
     parser.add_argument("--omniglot-root", default=None, help="folder with the full Omniglot zips")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)
@@ -369,34 +490,44 @@ def main(argv: list[str] | None = None) -> int:
         f"inner lr {args.inner_lr}, {args.train_inner_steps} inner step(s) in training, "
         f"{args.test_inner_steps} at test.")
 
-    datasets = []
-    wanted = {d.strip() for d in args.data.split(",")}
+    datasets: list[DataSet] = []
+    wanted = [d.strip() for d in args.data.split(",") if d.strip()]
+    bad = [d for d in wanted if d not in DATA_CHOICES]
+    if bad or not wanted:
+        parser.error(f"--data must be a comma-separated subset of {','.join(DATA_CHOICES)}, got {args.data!r}")
     if "glyphs" in wanted:
         t0 = time.perf_counter()
         train, test = Glyphs(background=True), Glyphs(background=False)
         log(f"Glyphs: train {train!r}; test {test!r} ({time.perf_counter() - t0:.1f} s to load)")
-        datasets.append(("Glyphs (evaluation alphabets)", train.class_images(), test.class_images()))
+        datasets.append(DataSet("Glyphs (evaluation alphabets)", train.class_images(), test.class_images()))
     if "omniglot" in wanted:
         omniglot = load_omniglot(args, log)
         if omniglot is not None:
-            datasets.append(("Omniglot (Vinyals split, rotations)", *omniglot))
+            datasets.append(DataSet("Omniglot (Vinyals split, rotations)", *omniglot, key="omniglot"))
+    for key in wanted:
+        if key in REAL_DATA:
+            real = load_small(key, args, log)
+            if real is not None:
+                datasets.append(real)
 
     tables = []
-    for data_name, train_data, test_data in datasets:
+    for data in datasets:
+        data_name, train_data, test_data = data.name, data.train, data.test
         log(f"\n== {data_name}: {train_data.shape[0]} training classes, {test_data.shape[0]} test classes")
         runs = []
         for method in methods:
             log(f"-- {METHOD_NAMES[method]}")
             save = None
-            if args.save_checkpoints is not None and data_name.startswith("Glyphs"):
-                def save(run: MethodRun) -> None:
-                    save_checkpoints([run], args.save_checkpoints, data_name, args, command, log)
+            if args.save_checkpoints is not None and data.key in ("glyphs", *REAL_DATA):
+                def save(run: MethodRun, data: DataSet = data) -> None:
+                    save_checkpoints([run], args.save_checkpoints, data.name, args, command, log, data=data)
             run = run_method(method, train_data, test_data, maml_settings if "maml" in method else settings,
-                             args, log, on_trained=save)
+                             args, log, on_trained=save, data=data if data.key in REAL_DATA else None)
             runs.append(run)
             if save is not None:
                 save(run)
         all_settings = settings + [s for s in maml_settings if s not in settings]
+        all_settings += [s for s in ("lake20", "lake5") if any(s in r.results for r in runs)]
         table = format_table(runs, all_settings, data_name)
         tables.append(table)
         log("\n" + table)

@@ -484,3 +484,27 @@ def test_root_with_extracted_folder(cache, tmp_path):
     assert data.source == root / "images_background"
     assert data.num_classes == sum(BACKGROUND.values())
     assert data.cache_path.parent == cache / "data" / "omniglot" / "cache"
+
+
+# --------------------------------------------------------------------------- drawers, alphabets
+def test_class_drawers_follow_the_file_names_and_alphabet_names(bg_zip):
+    data = Omniglot(path=bg_zip, progress=False)
+    drawers = data.class_drawers()
+    assert drawers.shape == (data.num_classes, NUM_DRAWERS)
+    assert (drawers == torch.arange(1, NUM_DRAWERS + 1)).all()     # _01 .. _20, in the dense order
+    dense = data.class_images()
+    for c in range(data.num_classes):                                # drawer d's image is at column d - 1
+        for d in (0, 7, NUM_DRAWERS - 1):
+            assert _decode_id(dense[c, d]) == (c, d)
+    names = data.class_alphabet_names()
+    assert names == ["Alpha"] * 2 + ["Beta"] * 3 + ["Gamma"] * 4
+
+
+def test_class_drawers_rejects_names_without_a_drawer(tmp_path):
+    folder = tmp_path / "odd" / "images_background" / "Alpha" / "character01"
+    folder.mkdir(parents=True)
+    for d in range(2):
+        (folder / f"drawing{'ab'[d]}.png").write_bytes(_png(0, d))
+    data = Omniglot(path=tmp_path / "odd", progress=False)
+    with pytest.raises(ValueError, match="expected <image>_<drawer>.png"):
+        data.class_drawers()

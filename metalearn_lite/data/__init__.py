@@ -2,6 +2,8 @@
 
 - :class:`EpisodeSampler`: N-way K-shot Q-query episodes from any class-indexed data.
 - :class:`Omniglot`, :func:`vinyals_split`: the real Omniglot (download or local zip).
+- :class:`WithinAlphabetSampler`: Lake et al.'s one-shot protocol (one alphabet, support
+  and query by different drawers); :func:`held_out_alphabets` drops the alphabets seen.
 - ``Glyphs``, ``generate_glyphs``, ``plot_contact_sheet``: an Omniglot-shaped set generated
   offline from matplotlib's fonts (:mod:`metalearn_lite.data.glyphs`), imported on first use
   so that ``import metalearn_lite.data`` works even where that module cannot be imported.
@@ -13,6 +15,7 @@ from typing import Any
 
 from .episodes import EpisodeIndices, EpisodeSampler
 from .omniglot import Omniglot, VinyalsSplit, vinyals_split
+from .within_alphabet import WithinAlphabetSampler, held_out_alphabets
 
 __all__ = [
     "EpisodeSampler",
@@ -20,6 +23,8 @@ __all__ = [
     "Omniglot",
     "VinyalsSplit",
     "vinyals_split",
+    "WithinAlphabetSampler",
+    "held_out_alphabets",
     "Glyphs",
     "generate_glyphs",
     "plot_contact_sheet",

@@ -447,6 +447,28 @@ class Omniglot(torch.utils.data.Dataset):
         dense = self.images.reshape(self.num_classes, per_class, 1, IMAGE_SIZE, IMAGE_SIZE)
         return dense.to(torch.float32).div_(255.0)
 
+    def class_drawers(self) -> Tensor:
+        """The drawer number (``_01`` -> 1 .. ``_20`` -> 20) of every image of :meth:`class_images`:
+        int64 ``[num_classes, num_drawers]``. Raises ``ValueError`` if a file name does not end
+        in ``_NN.png`` or the classes differ in size."""
+        counts = set(self.class_counts())
+        if len(counts) != 1:
+            raise ValueError(f"class_drawers() needs the same number of images in every class, got "
+                             f"counts {sorted(counts)} in {self.source}")
+        drawers = []
+        for name in self.files:
+            stem = name.rsplit(".", 1)[0]
+            tail = stem.rsplit("_", 1)[-1]
+            if "_" not in stem or not tail.isdigit():
+                raise ValueError(f"cannot read the drawer from {name!r} in {self.source}: expected "
+                                 f"<image>_<drawer>.png, e.g. 0101_01.png")
+            drawers.append(int(tail))
+        return torch.tensor(drawers, dtype=torch.int64).reshape(self.num_classes, counts.pop())
+
+    def class_alphabet_names(self) -> list[str]:
+        """The alphabet name of each class ``[num_classes]`` (e.g. ``"Latin"``)."""
+        return [self.alphabets[a] for a in self.character_alphabet]
+
     def __repr__(self) -> str:
         return (f"Omniglot({self.set_name}: {len(self.alphabets)} alphabets, {self.num_classes} "
                 f"characters, {len(self)} images, source={str(self.source)!r})")

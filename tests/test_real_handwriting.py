@@ -1,0 +1,227 @@
+"""Real-handwriting evaluation: Lake's within-alphabet protocol, the held-out pools, the
+random affine augmentation and bench/real_handwriting.py's table, on data the tests make;
+plus, when ../shared has the two real small background zips, the real pools' make-up.
+
+Fabricated class images encode (class, drawer) in their pixels, so a test can read back
+from an episode's images which class and which drawer each one came from.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from metalearn_lite.data import WithinAlphabetSampler, held_out_alphabets
+from metalearn_lite.data.transforms import augment_episode, random_affine
+from metalearn_lite.data.episodes import EpisodeSampler
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+SHARED_OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+
+
+def _bench(name: str):
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))       # reproduce_fewshot imports real_handwriting
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def coded_images(num_classes: int, num_drawers: int) -> torch.Tensor:
+    """``[C, D, 1, 4, 4]``: pixel (0, 0) holds the class, pixel (0, 1) the drawer."""
+    x = torch.zeros(num_classes, num_drawers, 1, 4, 4)
+    x[:, :, 0, 0, 0] = torch.arange(num_classes, dtype=torch.float32)[:, None]
+    x[:, :, 0, 0, 1] = torch.arange(num_drawers, dtype=torch.float32)[None, :]
+    return x
+
+
+def decode(images: torch.Tensor) -> tuple[list[int], list[int]]:
+    return images[:, 0, 0, 0].long().tolist(), images[:, 0, 0, 1].long().tolist()
+
+
+# alphabet of each of 33 classes: A has 12, B 4 (too few for 5 ways), C 9, D 8, interleaved
+ALPHABETS = (["A"] * 12 + ["B"] * 4 + ["C"] * 9 + ["D"] * 8)
+ALPHABETS = [ALPHABETS[i] for i in torch.randperm(len(ALPHABETS), generator=torch.Generator().manual_seed(1))]
+
+
+@pytest.mark.parametrize("ways,shots,queries", [(5, 1, 1), (8, 2, 3)])
+def test_within_alphabet_episodes_are_pure_and_drawers_disjoint(ways, shots, queries):
+    data = coded_images(len(ALPHABETS), 6)
+    sampler = WithinAlphabetSampler(data, ALPHABETS, ways, shots, queries, seed=3)
+    eligible = {a for a in ALPHABETS if ALPHABETS.count(a) >= ways}
+    seen_alphabets = set()
+    for _ in range(60):
+        idx = sampler.sample_indices()
+        episode = sampler.episode(idx)
+        s_class, s_drawer = decode(episode.support_x)
+        q_class, q_drawer = decode(episode.query_x)
+        alphabets = {ALPHABETS[c] for c in s_class + q_class}
+        assert len(alphabets) == 1 and alphabets <= eligible          # one alphabet with >= N classes
+        seen_alphabets |= alphabets
+        assert len(set(s_class)) == ways and set(q_class) == set(s_class)
+        # every class's support is by the same K drawers, its queries by Q others
+        assert len(set(s_drawer)) == shots and len(set(q_drawer)) == queries
+        assert not set(s_drawer) & set(q_drawer)
+        assert s_drawer == idx.support_drawers.repeat(ways).tolist()
+        # labels 0..N-1 grouped by class, the same class behind a label in support and query
+        assert episode.support_y.tolist() == [i for i in range(ways) for _ in range(shots)]
+        assert episode.query_y.tolist() == [i for i in range(ways) for _ in range(queries)]
+        label_class = dict(zip(episode.support_y.tolist(), s_class))
+        assert all(label_class[y] == c for y, c in zip(episode.query_y.tolist(), q_class))
+    assert seen_alphabets == eligible                                 # every eligible alphabet comes up
+    assert "B" not in seen_alphabets
+
+
+def test_within_alphabet_sampler_is_seeded_and_iterable():
+    data = coded_images(len(ALPHABETS), 6)
+    a = WithinAlphabetSampler(data, ALPHABETS, 5, seed=7)
+    b = WithinAlphabetSampler(data, ALPHABETS, 5, seed=7)
+    first = [next(iter(a)).support_x for _ in range(3)]
+    assert all(torch.equal(x, next(iter(b)).support_x) for x in first)
+    a.reset()
+    assert torch.equal(a.sample().support_x, first[0])
+
+
+def test_within_alphabet_sampler_errors_name_what_was_expected():
+    data = coded_images(len(ALPHABETS), 6)
+    with pytest.raises(ValueError, match="largest, 'A', has 12"):
+        WithinAlphabetSampler(data, ALPHABETS, 13)
+    with pytest.raises(ValueError, match="num_shots \\+ num_queries <= 6"):
+        WithinAlphabetSampler(data, ALPHABETS, 5, num_shots=4, num_queries=3)
+    with pytest.raises(ValueError, match="alphabet of each of the 33 classes"):
+        WithinAlphabetSampler(data, ALPHABETS[:-1], 5)
+    with pytest.raises(ValueError, match="num_ways must be a positive int"):
+        WithinAlphabetSampler(data, ALPHABETS, 0)
+
+
+def test_held_out_alphabets_drops_the_ones_seen():
+    assert held_out_alphabets(["Greek", "Japanese_(katakana)", "Latin", "Sanskrit"], ["Korean", "Latin", "Greek"]) == [1, 3]
+    assert held_out_alphabets(["A"], ["A"]) == []
+
+
+# --------------------------------------------------------------------------- augmentation
+def test_random_affine_identity_and_randomness():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 1, 28, 28, generator=gen)
+    same = random_affine(x, gen, max_degrees=0, scale=(1, 1), max_shear=0, max_shift=0)
+    assert torch.allclose(same, x, atol=1e-5)
+    moved = random_affine(x, torch.Generator().manual_seed(1))
+    assert moved.shape == x.shape and not torch.allclose(moved, x, atol=1e-2)
+    assert torch.equal(moved, random_affine(x, torch.Generator().manual_seed(1)))   # seeded
+    # a shift alone moves the ink but keeps its amount (away from the border)
+    square = torch.zeros(1, 1, 28, 28)
+    square[..., 10:16, 10:14] = 1
+    shifted = random_affine(square, torch.Generator().manual_seed(2), max_degrees=0, scale=(1, 1), max_shear=0,
+                            max_shift=0.3)
+    assert not torch.allclose(shifted, square) and float(shifted.sum()) == pytest.approx(24.0, abs=0.5)
+    with pytest.raises(ValueError, match="images must be \\[n, C, H, W\\]"):
+        random_affine(x[0])
+    with pytest.raises(ValueError, match="0 < low <= high"):
+        random_affine(x, scale=(1.2, 1.0))
+
+
+def test_augment_episode_keeps_labels_and_shapes():
+    sampler = EpisodeSampler(torch.rand(10, 5, 1, 28, 28), 3, 2, 2, seed=0)
+    episode = sampler.sample()
+    out = augment_episode(episode, torch.Generator().manual_seed(0))
+    assert out.support_x.shape == episode.support_x.shape and out.query_x.shape == episode.query_x.shape
+    assert torch.equal(out.support_y, episode.support_y) and torch.equal(out.query_y, episode.query_y)
+    assert not torch.allclose(out.support_x, episode.support_x)
+    with pytest.raises(ValueError, match="single episode"):
+        augment_episode(sampler.sample_batch(2))
+
+
+# --------------------------------------------------------------------------- bench/real_handwriting.py
+def test_bench_skips_seen_alphabets_and_ways_a_model_cannot_do():
+    rh = _bench("real_handwriting")
+    images = torch.zeros(33, 20, 1, 28, 28)
+    gen = torch.Generator().manual_seed(0)
+    for c in range(33):   # each class: one random blob pattern, drawers jitter it a little
+        base = (torch.rand(1, 28, 28, generator=gen) > 0.7).float()
+        images[c] = (base + 0.2 * torch.rand(20, 1, 28, 28, generator=gen)).clamp(0, 1)
+    pool = rh.RealSet("tiny", images, ALPHABETS)
+    seen_a = rh.Contender("saw A", rh.raw_pixels().metric, None, ("A",))
+    five_way = rh.Contender("five", rh.raw_pixels().metric, (5,))
+    results = rh.run([rh.raw_pixels(), seen_a, five_way], [pool], ["lake5", "5w1s", "20w1s"], episodes=5,
+                     log=lambda *_: None)
+    rows = results["tiny"]
+    assert "saw A" not in rows                                        # trained on one of the pool's alphabets
+    assert set(rows["five"]) == {"lake5", "5w1s"}                     # no 20-way cell for a 5-way head
+    assert set(rows["raw pixels (nearest prototype)"]) == {"lake5", "5w1s", "20w1s"}
+    # nearest prototype on lightly jittered copies is near perfect; chance would be 20%
+    assert rows["raw pixels (nearest prototype)"]["5w1s"].mean > 0.9
+    assert all(r.num_episodes == 5 for r in rows["five"].values())
+    table = rh.format_table(results, ["lake5", "5w1s", "20w1s"], 5)
+    assert "[tiny]" in table and table.count(" -") >= 1
+    assert rh.as_json(results)["tiny"]["five"]["lake5"]["episodes"] == 5
+
+
+def _png(value: int) -> bytes:
+    from PIL import Image
+
+    ink = np.full((28, 28), 255, dtype=np.uint8)
+    ink[value % 28, :] = 0
+    buf = io.BytesIO()
+    Image.fromarray(ink).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _small_zip(folder: Path, name: str, alphabets: dict[str, int]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / f"{name}.zip", "w") as zf:
+        g = 0
+        for alphabet, count in alphabets.items():
+            for c in range(count):
+                for d in range(20):
+                    zf.writestr(f"{name}/{alphabet}/character{c + 1:02d}/{g + 1:04d}_{d + 1:02d}.png", _png(g + d))
+                g += 1
+
+
+def test_reproduce_fewshot_small_sets_train_on_one_and_test_on_the_others_own_alphabets(tmp_path, monkeypatch):
+    monkeypatch.setenv("METALEARN_LITE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "zips"
+    _small_zip(root, "images_background_small1", {"Latin": 3, "Korean": 4})
+    _small_zip(root, "images_background_small2", {"Latin": 3, "Sanskrit": 5, "Tagalog": 2})
+    # the loader checks the pinned hashes of files under root: pin these fabricated ones
+    from metalearn_lite.data import omniglot as om
+    from metalearn_lite.atomic import sha256_file
+    for name in ("images_background_small1", "images_background_small2"):
+        path = root / f"{name}.zip"
+        monkeypatch.setitem(om.OMNIGLOT_FILES, name, om.OmniglotFile(name, sha256_file(path), path.stat().st_size, 0, 0))
+    rf = _bench("reproduce_fewshot")
+    args = rf.argparse.Namespace(omniglot_root=str(root), rotations="0,90", affine=False)
+    data = rf.load_small("glyphs+small1", args, log=lambda *_: None)
+    assert data.train_alphabets == ("Korean", "Latin") and data.test_alphabets == ("Sanskrit", "Tagalog")
+    assert data.train.shape == (2 * 7, 20, 1, 28, 28)                 # 7 characters x 2 rotations
+    assert data.test.shape == (7, 20, 1, 28, 28) and sorted(set(data.test_class_alphabet)) == ["Sanskrit", "Tagalog"]
+    assert data.init == "shipped"
+    back = rf.load_small("small2", args, log=lambda *_: None)
+    assert back.test_alphabets == ("Korean",) and back.init is None
+    assert rf.real_checkpoint_name("protonet", "glyphs+small1") == "protonet_glyphs_small1_conv4.pt"
+    assert rf.real_checkpoint_name("maml", "small2") == "maml2nd_small2_conv4_5w1s.pt"
+    missing = rf.load_small("small1", rf.argparse.Namespace(omniglot_root=str(tmp_path / "none"), rotations="0",
+                                                          affine=False), log=lambda *_: None)
+    assert missing is None
+
+
+def test_real_small_pools_hold_only_alphabets_of_one_set():
+    if not (SHARED_OMNIGLOT / "images_background_small1.zip").exists():
+        pytest.skip(f"{SHARED_OMNIGLOT} not present (../shared is optional)")
+    rh = _bench("real_handwriting")
+    pools = {p.name: p for p in rh.test_pools(str(SHARED_OMNIGLOT), log=lambda *_: None)}
+    assert pools["small2-only"].alphabets == ["Japanese_(katakana)", "Sanskrit", "Tagalog"]
+    assert pools["small1-only"].alphabets == ["Balinese", "Early_Aramaic", "Korean"]
+    assert pools["small2-only"].class_images.shape[0] == 106 and pools["small1-only"].class_images.shape[0] == 86
+    # Lake's 20-way protocol uses the alphabets with >= 20 characters (Tagalog has 17)
+    lake = rh.sampler(pools["small2-only"], "lake20", 0)
+    assert lake.alphabet_names == ["Japanese_(katakana)", "Sanskrit"]
