@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from .tutor import TutorInputError, TutorModel
 
@@ -110,13 +110,16 @@ def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     app = FastAPI(title="metalearn-lite adaptive tutor",
                   description="Chapter 06's meta-learned student model: next item and predicted mastery.")
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    def _invalid_response(errors) -> JSONResponse:
         problems = []
-        for err in exc.errors():
+        for err in errors:
             where = ".".join(str(part) for part in err.get("loc", ()) if part != "body") or "body"
             problems.append({"where": where, "problem": err.get("msg", "invalid")})
         return JSONResponse({"detail": problems, "expected": BODY_SHAPE}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _invalid_response(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -142,15 +145,30 @@ def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     async def items() -> JSONResponse:
         return JSONResponse({"items": list(tutor.item_names), "groups": list(tutor.groups)})
 
-    @app.post("/next-item")
-    async def next_item(body: NextItemRequest) -> JSONResponse:
+    # The two POST handlers read the raw body and validate it with pydantic-core's JSON parser
+    # (model_validate_json): the same checks as a typed FastAPI parameter, without its generic
+    # json.loads + dependency solving (about a third of the framework's time per request).
+    def _body_doc(model) -> dict:
+        return {"requestBody": {"required": True, "description": BODY_SHAPE,
+                                "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+    async def _read(request: Request, model):
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+
+    @app.post("/next-item", openapi_extra=_body_doc(NextItemRequest))
+    async def next_item(request: Request) -> JSONResponse:
+        body = await _read(request, NextItemRequest)
         items_, answers = _parse(body.answers)
         nxt = tutor.next_item(items_, answers, body.group)
         return JSONResponse({"item": nxt.name, "index": nxt.index, "p_correct": nxt.p_correct,
                              "information": nxt.information, "num_answers": len(answers)})
 
-    @app.post("/mastery")
-    async def mastery(body: MasteryRequest) -> JSONResponse:
+    @app.post("/mastery", openapi_extra=_body_doc(MasteryRequest))
+    async def mastery(request: Request) -> JSONResponse:
+        body = await _read(request, MasteryRequest)
         items_, answers = _parse(body.answers)
         result = tutor.mastery(items_, answers)
         return JSONResponse({"num_answers": len(answers),

@@ -209,7 +209,7 @@ class TutorModel:
             raise TutorInputError(f"unknown item id(s) {shown}: expected one of the model's {self.num_items} "
                                   f"item names (e.g. {self.item_names[0]!r}) or an index 0..{self.num_items - 1}")
         idx = np.asarray(out, dtype=np.int64)
-        if len(np.unique(idx)) != len(idx):
+        if len(set(out)) != len(out):
             values, counts = np.unique(idx, return_counts=True)
             dup = values[counts > 1].tolist()
             raise TutorInputError(f"each item may be answered once; repeated: {sorted({self.item_names[i] for i in dup})}")
