@@ -4,6 +4,7 @@ real small background zips from ../shared when they are present."""
 from __future__ import annotations
 
 import hashlib
+import os
 import io
 import urllib.error
 import zipfile
@@ -508,3 +509,20 @@ def test_class_drawers_rejects_names_without_a_drawer(tmp_path):
     data = Omniglot(path=tmp_path / "odd", progress=False)
     with pytest.raises(ValueError, match="expected <image>_<drawer>.png"):
         data.class_drawers()
+
+
+def test_env_folder_is_searched_after_the_default_root(cache, tmp_path, monkeypatch, bg_zip):
+    shared = tmp_path / "shared-copy"
+    shared.mkdir()
+    (shared / "images_background.zip").write_bytes(bg_zip.read_bytes())
+    _pin(monkeypatch, "images_background", bg_zip)
+    monkeypatch.delenv(om.OMNIGLOT_ENV, raising=False)
+    with pytest.raises(OmniglotNotFoundError):
+        Omniglot(progress=False)
+    monkeypatch.setenv(om.OMNIGLOT_ENV, f"{tmp_path / 'nowhere'}{os.pathsep}{shared}")
+    data = Omniglot(progress=False)
+    assert data.source == shared / "images_background.zip" and data.num_classes == 9
+    # the default root wins when it holds the file too
+    om.omniglot_root().mkdir(parents=True, exist_ok=True)
+    (om.omniglot_root() / "images_background.zip").write_bytes(bg_zip.read_bytes())
+    assert Omniglot(progress=False).source == om.omniglot_root() / "images_background.zip"

@@ -60,6 +60,8 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "omniglot_root",
+    "omniglot_search_roots",
+    "OMNIGLOT_ENV",
     "fetch_omniglot",
     "decode_omniglot",
 ]
@@ -112,6 +114,17 @@ def omniglot_root() -> Path:
     return data_dir() / "omniglot"
 
 
+OMNIGLOT_ENV = "METALEARN_LITE_OMNIGLOT"
+
+
+def omniglot_search_roots() -> list[Path]:
+    """Where a load without ``root`` looks, in order: ``data_dir()/omniglot``, then each folder
+    in ``$METALEARN_LITE_OMNIGLOT`` (``os.pathsep``-separated; e.g. a shared, read-only copy
+    of the zips). Downloads always go to the first."""
+    extra = [Path(p).expanduser() for p in os.environ.get(OMNIGLOT_ENV, "").split(os.pathsep) if p.strip()]
+    return [omniglot_root(), *extra]
+
+
 def _set_name(background: bool, small: int | bool | None) -> str:
     if small in (None, False):
         return "images_background" if background else "images_evaluation"
@@ -139,7 +152,8 @@ def fetch_omniglot(name: str = "images_background", root: str | os.PathLike | No
 
     Args:
         name: one of :data:`OMNIGLOT_FILES` (e.g. ``"images_evaluation"``).
-        root: folder holding the zips; ``data_dir()/omniglot`` by default.
+        root: folder holding the zips; by default ``data_dir()/omniglot``, or else the first
+            folder of ``$METALEARN_LITE_OMNIGLOT`` that has it (:func:`omniglot_search_roots`).
         download: fetch the zip if absent (restartable, checksum-verified, atomic).
         opener: passed to :func:`~metalearn_lite.data.download.download_file` (tests).
 
@@ -154,6 +168,12 @@ def fetch_omniglot(name: str = "images_background", root: str | os.PathLike | No
     if name not in OMNIGLOT_FILES:
         raise ValueError(f"unknown Omniglot file {name!r}; expected one of {sorted(OMNIGLOT_FILES)}")
     info = OMNIGLOT_FILES[name]
+    if root is None:   # the default folder, then $METALEARN_LITE_OMNIGLOT's, before any download
+        found = next((r for r in omniglot_search_roots()[1:]
+                      if (r / info.filename).exists() or (r / name).is_dir()), None)
+        if found is not None and not (omniglot_root() / info.filename).exists() \
+                and not (omniglot_root() / name).is_dir():
+            root = found
     root = Path(root).expanduser() if root is not None else omniglot_root()
     zip_path = root / info.filename
     if zip_path.exists():
