@@ -15,7 +15,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("homework", help="author homework: generate exercises/ from solutions/")
     sub = parser.add_subparsers(dest="homework_command", metavar="ACTION")
     gen = sub.add_parser("generate", help="write exercises/ (student versions) from solutions/")
-    gen.add_argument("--solutions", default="solutions", help="solution notebooks (default: solutions/)")
+    gen.add_argument("--solutions", default="solutions",
+                     help="solution notebooks hw_<name>.ipynb (default: solutions/), or an "
+                     "instructor's assignment folder (<name>/solution.ipynb -> OUT/hw_<name>.ipynb)")
     gen.add_argument("--out", default="exercises", help="student notebooks (default: exercises/)")
     gen.add_argument("--check", action="store_true",
                      help="write nothing; exit 1 if exercises/ is out of sync with solutions/")

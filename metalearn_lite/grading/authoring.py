@@ -90,29 +90,43 @@ def render_notebook(nb: dict) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _is_private_layout(solutions: Path) -> bool:
+    """An instructor's assignment folder (``<name>/solution.ipynb``, see ``assignment.py``)
+    rather than a flat folder of ``hw_<name>.ipynb`` solution notebooks."""
+    return not any(solutions.glob("*.ipynb")) and any(solutions.glob("*/solution.ipynb"))
+
+
 def _planned(solutions: Path) -> dict[str, str]:
-    files = sorted(solutions.glob("*.ipynb"))
+    """``{exercise file name: text}``: ``hw_<name>.ipynb`` -> same name; in an instructor's
+    assignment folder ``<name>/solution.ipynb`` -> ``hw_<name>.ipynb``."""
+    if _is_private_layout(solutions):
+        files = {f"hw_{p.parent.name}.ipynb": p for p in sorted(solutions.glob("*/solution.ipynb"))}
+    else:
+        files = {p.name: p for p in sorted(solutions.glob("*.ipynb"))}
     if not files:
-        raise AuthoringError(f"no .ipynb files in {solutions}")
+        raise AuthoringError(f"no .ipynb files in {solutions} (expected hw_<name>.ipynb, "
+                             "or <name>/solution.ipynb in an assignment folder)")
     planned = {}
-    for path in files:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        planned[path.name] = render_notebook(student_version(nb, where=str(path)))
+    for name, path in files.items():
+        nb = json.loads(path.read_text(encoding="utf-8-sig"))
+        planned[name] = render_notebook(student_version(nb, where=str(path)))
     return planned
 
 
 def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises",
-                       with_visible_expected: bool = True) -> list[Path]:
+                       with_visible_expected: bool | None = None) -> list[Path]:
     """Write the student version of every solution notebook; returns the paths written.
 
     Also refreshes the package's visible tests' expected outputs (``visible_expected.json``)
-    from the reference code in ``solutions`` (``with_visible_expected=False`` for a folder
-    of new assignments, whose visible tests live in their hidden-tests file), and removes
-    exercise notebooks whose solution is gone.
+    from the reference code in ``solutions`` (by default not for an instructor's assignment
+    folder ``<name>/solution.ipynb``, whose visible tests live in its hidden-tests files),
+    and removes exercise notebooks whose solution is gone.
     """
     from .assignment import stale_visible_expected
 
     solutions, out = Path(solutions), Path(out)
+    if with_visible_expected is None:
+        with_visible_expected = not _is_private_layout(solutions)
     planned = _planned(solutions)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -132,11 +146,13 @@ def generate_exercises(solutions: str | Path = "solutions", out: str | Path = "e
 
 
 def check_exercises(solutions: str | Path = "solutions", out: str | Path = "exercises",
-                    with_visible_expected: bool = True) -> list[str]:
+                    with_visible_expected: bool | None = None) -> list[str]:
     """Problems that make ``out`` differ from what ``generate_exercises`` would write ([] = in sync)."""
     from .assignment import visible_expected_in_sync
 
     solutions, out = Path(solutions), Path(out)
+    if with_visible_expected is None:
+        with_visible_expected = not _is_private_layout(solutions)
     problems = []
     planned = _planned(solutions)
     for name, text in planned.items():
