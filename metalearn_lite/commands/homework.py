@@ -1,4 +1,4 @@
-"""``metalearn homework generate|private``: student exercises and the instructor's private folder.
+"""``metalearn homework generate|private|gradescope``: exercises, the private folder, Gradescope.
 
 ``generate`` writes ``exercises/`` (student versions) from ``solutions/``; ``private OUT``
 writes the private assignment folder the grader reads (reference code, hidden tests,
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["register", "run_generate", "run_private"]
+__all__ = ["register", "run_generate", "run_private", "run_gradescope"]
 
 
 def register(subparsers) -> None:
@@ -33,6 +33,14 @@ def register(subparsers) -> None:
     priv.add_argument("--assignment", action="append", default=None, metavar="NAME",
                       help="only this assignment (repeatable; default: all)")
     priv.set_defaults(func=run_private)
+    gs = sub.add_parser("gradescope", help="write a Gradescope autograder zip for one assignment")
+    gs.add_argument("name", metavar="NAME", help="assignment (a folder of the private assignment folder)")
+    gs.add_argument("--tests", default=None, metavar="DIR",
+                    help="the private assignment folder (default: $METALEARN_ASSIGNMENTS)")
+    gs.add_argument("--out", default=None, help="zip to write (default: NAME_autograder.zip)")
+    gs.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
+    gs.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission in MiB")
+    gs.set_defaults(func=run_gradescope)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -72,4 +80,23 @@ def run_private(args) -> int:
     names = sorted({p.parent.name for p in written})
     print(f"wrote {len(written)} file(s) for {', '.join(names)} to {args.out} (term seed {seed})")
     print(f"grade with: metalearn grade SUBMISSIONS --assignment NAME --tests {args.out} --out GRADES")
+    return 0
+
+
+def run_gradescope(args) -> int:
+    from ..grading.gradescope import build_autograder_zip
+    from ..grading.sandbox import Limits
+
+    if args.timeout <= 0 or args.memory_mb < 256:
+        print("error: --timeout must be > 0 and --memory-mb >= 256", file=sys.stderr)
+        return 2
+    out = args.out or f"{args.name}_autograder.zip"
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb, call_timeout=min(30.0, args.timeout))
+    try:
+        path = build_autograder_zip(args.name, args.tests, out, limits)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: upload it as the assignment's autograder (Gradescope: Configure Autograder, "
+          "zip file upload); it holds the reference code and hidden tests, so keep it private")
     return 0
