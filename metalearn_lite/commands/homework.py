@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["register", "run_generate", "run_private", "run_gradescope"]
+__all__ = ["register", "run_generate", "run_private", "run_gradescope", "run_export"]
 
 
 def register(subparsers) -> None:
@@ -41,6 +41,14 @@ def register(subparsers) -> None:
     gs.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
     gs.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission in MiB")
     gs.set_defaults(func=run_gradescope)
+    ex = sub.add_parser("export", help="grades.csv -> an LMS gradebook CSV (Canvas import, or plain)")
+    ex.add_argument("grades", metavar="GRADES_DIR", help="the --out folder of `metalearn grade`")
+    ex.add_argument("--roster", required=True,
+                    help="CSV with submission_id,lms_id[,name,sis_user_id,sis_login_id,section]")
+    ex.add_argument("--format", choices=("canvas", "plain"), default="canvas", dest="fmt")
+    ex.add_argument("--column", default=None, help="the assignment's column in the LMS (default: GRADES_DIR's name)")
+    ex.add_argument("--out", default=None, help="CSV to write (default: GRADES_DIR/<format>.csv)")
+    ex.set_defaults(func=run_export)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -99,4 +107,19 @@ def run_gradescope(args) -> int:
         return 2
     print(f"wrote {path}: upload it as the assignment's autograder (Gradescope: Configure Autograder, "
           "zip file upload); it holds the reference code and hidden tests, so keep it private")
+    return 0
+
+
+def run_export(args) -> int:
+    from ..grading.lms import LmsExportError, export_grades
+
+    try:
+        report = export_grades(args.grades, args.roster, args.fmt, args.column, args.out)
+    except LmsExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report.path}: {report.exported} graded student(s)")
+    if report.missing:
+        print(f"{len(report.missing)} student(s) on the roster have no grade (empty cell): "
+              + ", ".join(report.missing))
     return 0
