@@ -283,19 +283,25 @@ class TutorModel:
             w = w - self.inner_lr * np.einsum("skd,sk->sd", e, resid)
         return w
 
-    def mastery_batch(self, items: np.ndarray, answers: np.ndarray,
-                      mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per-group mastery for a class: (means [S, G], SDs [S, G]), groups in ``group_names`` order."""
+    def posterior_batch(self, items: np.ndarray, answers: np.ndarray,
+                        mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """For a class: P(correct) on every item [S, I] and the Laplace covariances of w [S, d, d]."""
         items = np.asarray(items, dtype=np.int64)
         m = np.ones(items.shape) if mask is None else np.asarray(mask, dtype=np.float64)
         w = self.adapt_batch(items, answers, m)
         p = _sigmoid(w @ self.item_embedding.T + self.item_bias)  # [S, I]
-        e = self.item_embedding[items]
-        ps = np.take_along_axis(p, items, 1) if items.shape[1] else np.zeros(items.shape)
+        e = self.item_embedding[items]  # [S, K, d]
+        ps = np.take_along_axis(p, items, 1)
         h = self._prior_precision[None] + np.einsum("skd,sk,ske->sde", e, ps * (1 - ps) * m, e)
-        sigma = np.linalg.inv(h)  # [S, d, d]
-        means = p @ self._group_weights.T  # [S, G]
-        grads = np.einsum("gi,si,id->sgd", self._group_weights, p * (1 - p), self.item_embedding)
+        return p, np.linalg.inv(h)
+
+    def mastery_batch(self, items: np.ndarray, answers: np.ndarray,
+                      mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mastery for a class: (means [S, G + 1], SDs [S, G + 1]); columns: ``group_names``, then all items."""
+        p, sigma = self.posterior_batch(items, answers, mask)
+        weights = self._mastery_weights
+        means = p @ weights.T  # [S, G + 1]
+        grads = np.einsum("gi,si,id->sgd", weights, p * (1 - p), self.item_embedding)
         sds = np.sqrt(np.maximum(np.einsum("sgd,sde,sge->sg", grads, sigma, grads), 0.0))
         return means, sds
 
