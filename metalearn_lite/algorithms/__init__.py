@@ -1,11 +1,13 @@
 """The meta-learning algorithms: MAML (chapter 02), prototypical networks (03), neural processes (04);
-Reptile, matching and relation networks, attentive neural processes (chapter 07); transfer baselines and
+Reptile, matching and relation networks, attentive neural processes (chapter 07);
+in-context learning with a transformer (chapter 09); transfer baselines and
 self-distillation, adversarial (PGD) few-shot attacks and training, VAE task augmentation (tested, not yet taught)."""
 from .baselines import fine_tune, pretraining_loss
 from .maml import MAML, InnerLoopResult, MetaLossResult, accuracy, choose_strategy, functional_inner_loop, inner_loop, meta_loss
 from .neural_process import CNP, LatentNP, NPLoss, NPPrediction, gaussian_log_likelihood
 from .protonet import ProtoNet, ProtoNetResult, cosine_logits, protonet_episode, prototypes, squared_euclidean_logits
 from .attentive_np import AttentiveNP
+from .in_context import InContextClassifier, InContextRegressor
 from .matching import (MatchingNet, MatchingNetResult, RelationNet, RelationNetResult, class_representations,
                        cosine_attention, matching_episode, matching_log_probabilities, relation_episode,
                        relation_scores)
@@ -22,6 +24,7 @@ __all__ = [
     "ProtoNet", "ProtoNetResult", "prototypes", "squared_euclidean_logits", "cosine_logits", "protonet_episode",
     "CNP", "LatentNP", "NPPrediction", "NPLoss", "gaussian_log_likelihood",
     "AttentiveNP",
+    "InContextRegressor", "InContextClassifier",
     "MatchingNet", "MatchingNetResult", "cosine_attention", "matching_log_probabilities", "matching_episode",
     "RelationNet", "RelationNetResult", "class_representations", "relation_scores", "relation_episode",
     "Reptile", "ReptileResult", "reptile_adapt", "reptile_meta_gradient", "reptile_step", "task_data",

@@ -22,7 +22,7 @@ Latent path (as ``LatentNP``, with the optional self-attention before the mean):
 
 Decoder and objective (as ``LatentNP``)::
 
-    mu_t, sigma_t = g_theta(x_t, r*_t, z),   sigma_t = 0.1 + 0.9 softplus(.)
+    mu_t, sigma_t = g_theta(x_t, r*_t, z),   sigma_t = m + (1 - m) softplus(.),  m = min_std
     ELBO = E_{q(z | C u T)}[ sum_t log N(y_t; mu_t, sigma_t^2) ] - KL( q(z | C u T) || q(z | C) )
 
 With ``latent_path=False`` there is no ``z``: an attentive CNP, trained like ``CNP`` by
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.distributions import Normal, kl_divergence
 
 from ..tasks.episode import Episode
-from .neural_process import (NPLoss, NPPrediction, bounded_std, check_context_and_targets, gaussian_log_likelihood,
+from .neural_process import (DEFAULT_MIN_STD, NPLoss, NPPrediction, bounded_std, check_context_and_targets, gaussian_log_likelihood,
                              mlp)
 
 __all__ = ["AttentiveNP"]
@@ -57,11 +57,15 @@ class AttentiveNP(nn.Module):
         num_heads: ``H``; must divide ``r_dim`` (and ``hidden`` with self-attention and the latent path).
         self_attention: self-attention over the context in both paths (the paper's full ANP).
         latent_path: keep the latent ``z`` (the ANP); ``False`` gives an attentive CNP.
+        min_std: the decoder's std floor ``m`` (see ``bounded_std``); 0.1 as in the papers by default,
+            1e-3 for the shipped ``attentive_np_gp.pt`` so the floor does not cap the likelihood.
     """
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, r_dim: int = 128, z_dim: int = 64,
-                 num_heads: int = 8, self_attention: bool = False, latent_path: bool = True):
+                 num_heads: int = 8, self_attention: bool = False, latent_path: bool = True,
+                 min_std: float = DEFAULT_MIN_STD):
         super().__init__()
+        bounded_std(torch.zeros(()), min_std)  # checks the floor
         if r_dim % num_heads:
             raise ValueError(f"num_heads must divide r_dim, got num_heads={num_heads} and r_dim={r_dim}")
         if self_attention and latent_path and hidden % num_heads:
@@ -69,6 +73,7 @@ class AttentiveNP(nn.Module):
                              f"got num_heads={num_heads} and hidden={hidden}")
         self.x_dim, self.y_dim, self.z_dim = x_dim, y_dim, z_dim
         self.latent_path = latent_path
+        self.min_std = float(min_std)
         # Deterministic path: values r_i, keys/queries e(x), attention.
         self.deterministic = mlp([x_dim + y_dim, hidden, hidden, r_dim])
         self.x_embedding = mlp([x_dim, hidden, r_dim])
@@ -123,7 +128,7 @@ class AttentiveNP(nn.Module):
             parts.append(z.unsqueeze(2).expand(-1, -1, n_t, -1))
         out = self.decoder(torch.cat(parts, dim=-1))
         mean, raw = out.split(self.y_dim, dim=-1)
-        return NPPrediction(mean=mean, std=bounded_std(raw))
+        return NPPrediction(mean=mean, std=bounded_std(raw, self.min_std))
 
     def _sample_predictions(self, context_x: Tensor, context_y: Tensor, target_x: Tensor, num_samples: int,
                             generator: torch.Generator | None = None) -> NPPrediction:

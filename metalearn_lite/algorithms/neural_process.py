@@ -33,7 +33,7 @@ from torch.distributions import Normal, kl_divergence
 from ..tasks.episode import Episode, EpisodeError
 
 __all__ = ["gaussian_log_likelihood", "CNP", "LatentNP", "NPPrediction", "NPLoss", "mlp", "bounded_std",
-           "check_context_and_targets"]
+           "check_context_and_targets", "DEFAULT_MIN_STD"]
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -64,10 +64,20 @@ def check_context_and_targets(context_x: Tensor, context_y: Tensor, target_x: Te
         raise EpisodeError(f"context and target need the same B, got {context_x.shape[0]} and {target_x.shape[0]}")
 
 
-def bounded_std(raw: Tensor) -> Tensor:
-    """Decoder output -> predictive std ``0.1 + 0.9 softplus(raw)``: bounded below, as in the NP
-    papers, so the likelihood cannot collapse on a point."""
-    return 0.1 + 0.9 * F.softplus(raw)
+DEFAULT_MIN_STD = 0.1   # the NP papers' floor; what the models built before ``min_std`` existed used
+
+
+def bounded_std(raw: Tensor, min_std: float = DEFAULT_MIN_STD) -> Tensor:
+    """Decoder output -> predictive std ``min_std + (1 - min_std) softplus(raw)``: bounded below, as in
+    the NP papers, so the likelihood cannot collapse on a point.
+
+    The papers' floor ``min_std = 0.1`` (the default, so older checkpoints behave as trained)
+    caps the log-likelihood per target at ``-1/2 log(2 pi) - log 0.1 = 1.384`` nats, below the exact
+    GP posterior's on curves with noise 0.05 and many context points; ``min_std = 1e-3`` lifts the
+    cap (chapter 09's models use it)."""
+    if not 0 < min_std < 1:
+        raise ValueError(f"min_std must be in (0, 1), got {min_std}")
+    return min_std + (1 - min_std) * F.softplus(raw)
 
 
 @dataclass
@@ -88,12 +98,16 @@ class NPLoss:
 
 
 class CNP(nn.Module):
-    """Conditional neural process: deterministic encoder ``h_phi``, mean aggregation, decoder ``g_theta``."""
+    """Conditional neural process: deterministic encoder ``h_phi``, mean aggregation, decoder ``g_theta``.
+
+    ``min_std`` is the decoder's std floor (see :func:`bounded_std`); the default 0.1 is the one
+    the shipped ``cnp_gp.pt`` was trained with."""
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, r_dim: int = 128,
-                 encoder_layers: int = 3, decoder_layers: int = 3):
+                 encoder_layers: int = 3, decoder_layers: int = 3, min_std: float = DEFAULT_MIN_STD):
         super().__init__()
-        self.x_dim, self.y_dim = x_dim, y_dim
+        bounded_std(torch.zeros(()), min_std)  # checks the floor
+        self.x_dim, self.y_dim, self.min_std = x_dim, y_dim, float(min_std)
         self.encoder = mlp([x_dim + y_dim] + [hidden] * (encoder_layers - 1) + [r_dim])
         self.decoder = mlp([x_dim + r_dim] + [hidden] * (decoder_layers - 1) + [2 * y_dim])
 
@@ -108,7 +122,7 @@ class CNP(nn.Module):
         r_t = r.unsqueeze(1).expand(-1, target_x.shape[1], -1)
         out = self.decoder(torch.cat([target_x, r_t], dim=-1))
         mean, raw = out.split(self.y_dim, dim=-1)
-        return NPPrediction(mean=mean, std=bounded_std(raw))
+        return NPPrediction(mean=mean, std=bounded_std(raw, self.min_std))
 
     def loss(self, episode: Episode) -> NPLoss:
         """``-1/|T| sum_t log N(y_t; mu_t, sigma_t^2)`` on a batched episode (context = support)."""
@@ -127,12 +141,14 @@ class LatentNP(nn.Module):
 
     ``q(z | C) = N(mu_z, sigma_z^2)`` from the mean of ``s_i = h_phi(x_i, y_i)``;
     the decoder sees ``x_t``, ``z`` and the deterministic ``r`` (``deterministic_path=True``).
+    ``min_std`` is the decoder's std floor (see :func:`bounded_std`, default 0.1).
     """
 
     def __init__(self, x_dim: int = 1, y_dim: int = 1, hidden: int = 128, z_dim: int = 64, r_dim: int = 128,
-                 deterministic_path: bool = True):
+                 deterministic_path: bool = True, min_std: float = DEFAULT_MIN_STD):
         super().__init__()
-        self.x_dim, self.y_dim, self.z_dim = x_dim, y_dim, z_dim
+        bounded_std(torch.zeros(()), min_std)  # checks the floor
+        self.x_dim, self.y_dim, self.z_dim, self.min_std = x_dim, y_dim, z_dim, float(min_std)
         self.latent_encoder = mlp([x_dim + y_dim, hidden, hidden])
         self.latent_head = nn.Linear(hidden, 2 * z_dim)
         self.deterministic = mlp([x_dim + y_dim, hidden, hidden, r_dim]) if deterministic_path else None
@@ -153,7 +169,7 @@ class LatentNP(nn.Module):
             parts.append(r.unsqueeze(1).unsqueeze(0).expand(z.shape[0], -1, n_t, -1))
         out = self.decoder(torch.cat(parts, dim=-1))
         mean, raw = out.split(self.y_dim, dim=-1)
-        return NPPrediction(mean=mean, std=bounded_std(raw))
+        return NPPrediction(mean=mean, std=bounded_std(raw, self.min_std))
 
     def _r(self, context_x: Tensor, context_y: Tensor) -> Tensor | None:
         if self.deterministic is None:
