@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["register", "run_generate", "run_private", "run_gradescope", "run_export"]
+__all__ = ["register", "run_generate", "run_private", "run_gradescope", "run_export", "run_nbgrader"]
 
 
 def register(subparsers) -> None:
@@ -41,6 +41,14 @@ def register(subparsers) -> None:
     gs.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
     gs.add_argument("--memory-mb", type=int, default=2048, help="memory limit per submission in MiB")
     gs.set_defaults(func=run_gradescope)
+    nbg = sub.add_parser("nbgrader", help="write an nbgrader source notebook (graded test cells, "
+                         "hidden tests) for one assignment into an nbgrader course folder")
+    nbg.add_argument("name", metavar="NAME", help="assignment (a folder of the private assignment folder)")
+    nbg.add_argument("--tests", default=None, metavar="DIR",
+                     help="the private assignment folder (default: $METALEARN_ASSIGNMENTS)")
+    nbg.add_argument("--course", required=True, metavar="COURSE_DIR",
+                     help="nbgrader course folder: writes COURSE_DIR/source/NAME/hw_NAME.ipynb")
+    nbg.set_defaults(func=run_nbgrader)
     ex = sub.add_parser("export", help="grades.csv -> an LMS gradebook CSV (Canvas import, or plain)")
     ex.add_argument("grades", metavar="GRADES_DIR", help="the --out folder of `metalearn grade`")
     ex.add_argument("--roster", required=True,
@@ -122,4 +130,18 @@ def run_export(args) -> int:
     if report.missing:
         print(f"{len(report.missing)} student(s) on the roster have no grade (empty cell): "
               + ", ".join(report.missing))
+    return 0
+
+
+def run_nbgrader(args) -> int:
+    from ..grading.nbgrader_export import write_nbgrader_source
+
+    try:
+        path = write_nbgrader_source(args.name, args.tests, args.course)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} (it holds the hidden tests: keep the course folder private)")
+    print(f"then, in {args.course}: nbgrader generate_assignment {args.name}; collect submissions into "
+          f"submitted/<student>/{args.name}/hw_{args.name}.ipynb; nbgrader autograde {args.name}")
     return 0
