@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from metalearn_lite.algorithms.maml import MAML, accuracy
+from metalearn_lite.algorithms.attentive_np import AttentiveNP
+from metalearn_lite.algorithms.in_context import InContextRegressor
 from metalearn_lite.algorithms.neural_process import CNP, LatentNP
 from metalearn_lite.algorithms.protonet import ProtoNet
 from metalearn_lite.atomic import sha256_file
@@ -27,7 +29,8 @@ from metalearn_lite.training.pretrained import (MAML2_GLYPHS, MAML_GLYPHS, PROTO
                                                  pretrained_protonet)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP, "MLP": MLP}
+MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP, "MLP": MLP, "AttentiveNP": AttentiveNP,
+          "InContextRegressor": InContextRegressor}
 MAX_BYTES = 1_000_000
 NUM_EPISODES = 20
 

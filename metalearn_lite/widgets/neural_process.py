@@ -184,8 +184,9 @@ class ContextExplorer(CourseWidget):
                 ax.plot(grid, om, "k--", lw=1, label=f"{ORACLE} mean +/- 2 std")
                 ax.plot(grid, om - 2 * os_, "k:", lw=1)
                 ax.plot(grid, om + 2 * os_, "k:", lw=1)
-            ax.scatter(self.x[0, n:, 0], self.y[0, n:, 0], s=10, color="0.6", zorder=3, label="targets")
-            ax.scatter(self.x[0, :n, 0], self.y[0, :n, 0], s=36, color="k", zorder=4, label="context")
+            k = self.num_context.value   # the curve's points in the context (a subclass may add others)
+            ax.scatter(self.x[0, k:, 0], self.y[0, k:, 0], s=10, color="0.6", zorder=3, label="targets")
+            ax.scatter(self.x[0, :k, 0], self.y[0, :k, 0], s=36, color="k", zorder=4, label="context")
             ax.set_title(f"{name}\nlog-lik per target point {lls[name]:.3f}")
             ax.set_xlabel("x")
             if i == 0:
