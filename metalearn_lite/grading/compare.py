@@ -8,6 +8,12 @@ Rules: a tensor must come back as a tensor of exactly the expected shape; floati
 expectations need a floating dtype and finite values within ``atol + rtol * |expected|``;
 integer/bool expectations must match exactly; a 0-d tensor may come back as a plain
 number; lists/tuples must have the expected length and match item by item.
+
+Messages are inert: every word in them comes from this module's fixed vocabulary or is a
+number the parent computed itself (a shape of at most ``MAX_DIMS`` small integers, a
+count, an error). A type name, ``kind`` or ``dtype`` sent by the child is only ever used
+to *choose* a phrase from ``TYPE_WORDS`` / ``FLOAT_DTYPES`` / ``INT_DTYPES``, never
+copied, so a forged record cannot put text of its own into feedback.
 """
 from __future__ import annotations
 
@@ -17,6 +23,23 @@ __all__ = ["compare", "Verdict"]
 
 FLOAT_DTYPES = {"float64", "float32", "float16", "bfloat16"}
 INT_DTYPES = {"int64", "int32", "int16", "int8", "uint8", "bool"}
+MAX_DIMS = 8
+MAX_DIM = 1 << 31
+# Type names the child may report for an unsupported output -> the phrase shown. Anything
+# else (a student's own class, a forged name) is "an object of another type".
+TYPE_WORDS = {
+    "NoneType": "None", "str": "a string", "bytes": "bytes", "dict": "a dict", "set": "a set",
+    "frozenset": "a set", "ndarray": "a NumPy array", "generator": "a generator",
+    "function": "a function", "method": "a method", "type": "a class", "complex": "a complex number",
+    "Tensor": "a tensor", "Parameter": "a tensor", "float32": "a NumPy scalar",
+    "float64": "a NumPy scalar", "int64": "a NumPy scalar", "map": "a map object",
+    "zip": "a zip object", "range": "a range",
+    # reasons the harness itself gives (harness.encode_value / emit)
+    "too deep": "a value nested too deeply", "tensor too large": "a tensor that is too large",
+    "complex tensor": "a complex tensor", "list too long": "a list that is too long",
+    "raised while encoding": "an object that raised when read", "not finite": "a non-finite value",
+    "tensor": "a tensor that could not be read",
+}
 
 
 class Verdict(tuple):
@@ -47,7 +70,8 @@ def _as_tensor(got):
     if got.get("kind") != "tensor":
         return None
     shape, data, dtype = got.get("shape"), got.get("data"), got.get("dtype")
-    if type(shape) is not list or not all(type(s) is int and s >= 0 for s in shape):
+    if (type(shape) is not list or len(shape) > MAX_DIMS
+            or not all(type(s) is int and 0 <= s < MAX_DIM for s in shape)):
         return None
     if type(data) is not list or type(dtype) is not str:
         return None
@@ -57,14 +81,26 @@ def _as_tensor(got):
 
 
 def _describe(got) -> str:
+    """A phrase from the fixed vocabulary for an untrusted value (never the child's text)."""
     if type(got) is not dict:
         return "something that is not a value"
     kind = got.get("kind")
     if kind == "unsupported":
-        return f"an unsupported object ({str(got.get('type'))[:40]})"
+        name = got.get("type")
+        word = TYPE_WORDS.get(name) if type(name) is str else None
+        return word or "an object of another type"
     if kind == "list":
-        return f"a list of {len(got.get('items') or [])} items"
-    return f"a {kind}" if type(kind) is str else "an unknown value"
+        items = got.get("items")
+        return f"a list of {len(items)} items" if type(items) is list else "a malformed list"
+    if kind == "tensor":
+        return "a malformed tensor"
+    if kind in ("number", "bool"):
+        return "a number" if kind == "number" else "a truth value"
+    return "an unknown value"
+
+
+def _dtype_word(dtype) -> str:
+    return dtype if dtype in FLOAT_DTYPES or dtype in INT_DTYPES else "of another kind"
 
 
 def compare(expected: dict, got, rtol: float = 1e-5, atol: float = 1e-7, _path: str = "output") -> Verdict:
@@ -98,10 +134,10 @@ def compare(expected: dict, got, rtol: float = 1e-5, atol: float = 1e-7, _path: 
         floating = exp["dtype"] in FLOAT_DTYPES
         if floating and tensor["dtype"] not in FLOAT_DTYPES:
             return Verdict(False, "wrong_dtype", f"{_path}: expected a floating-point tensor, "
-                           f"got dtype {tensor['dtype'][:20]}")
+                           f"got dtype {_dtype_word(tensor['dtype'])}")
         if not floating and tensor["dtype"] not in INT_DTYPES:
             return Verdict(False, "wrong_dtype", f"{_path}: expected an integer tensor, "
-                           f"got dtype {tensor['dtype'][:20]}")
+                           f"got dtype {_dtype_word(tensor['dtype'])}")
         worst = 0.0
         for e, g in zip(exp["data"], tensor["data"]):
             if not _is_number(g) or (type(g) is float and not math.isfinite(g)):

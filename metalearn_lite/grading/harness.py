@@ -122,11 +122,13 @@ def split_cells(source: str) -> list[str]:
 
 # ------------------------------------------------------------------ stage 1: jail
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+_INODES = 20_000  # files + folders per scratch tmpfs (each costs kernel memory)
 
 
 def _libc():
@@ -169,11 +171,11 @@ def _write_id_map(path: str, text: str) -> None:
 def _unshare(cfg: dict, libc) -> dict:
     """New namespaces: as root directly, else through a user namespace when allowed."""
     active = {"user_namespace": False, "mount_namespace": False, "network_namespace": False,
-              "pid_namespace": False}
+              "pid_namespace": False, "ipc_namespace": False}
     uid, gid = os.getuid(), os.getgid()
     if not cfg.get("namespaces", True):
         return active
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC
     if uid != 0:
         flags |= CLONE_NEWUSER
     if libc.unshare(flags) == 0:
@@ -185,10 +187,12 @@ def _unshare(cfg: dict, libc) -> dict:
                 active["user_namespace"] = True
             except OSError:
                 pass
-        active.update(mount_namespace=True, network_namespace=True, pid_namespace=True)
+        active.update(mount_namespace=True, network_namespace=True, pid_namespace=True,
+                      ipc_namespace=True)
         return active
     # Fall back one namespace at a time (some kernels refuse a subset).
-    for flag, key in ((CLONE_NEWNET, "network_namespace"), (CLONE_NEWNS, "mount_namespace")):
+    for flag, key in ((CLONE_NEWNET, "network_namespace"), (CLONE_NEWNS, "mount_namespace"),
+                      (CLONE_NEWIPC, "ipc_namespace")):
         if uid == 0 and libc.unshare(flag) == 0:
             active[key] = True
     return active
@@ -254,7 +258,8 @@ def _mount_jail(cfg: dict, libc, ctypes, as_root: bool) -> dict:
                         if os.path.exists(p) and os.path.realpath(p).startswith(tmp_root + os.sep)})
     handles = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in under_tmp]
     scratch_fd = os.open(cfg["scratch_dir"], os.O_RDONLY | os.O_DIRECTORY)  # it is under /tmp too
-    mount("tmpfs", cfg["tmp_root"], "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    mount("tmpfs", cfg["tmp_root"], "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={int(cfg['scratch_mb'])}m,nr_inodes={_INODES},mode=1777")
     for path, fd in handles:
         os.makedirs(path, exist_ok=True)
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
@@ -268,14 +273,44 @@ def _mount_jail(cfg: dict, libc, ctypes, as_root: bool) -> dict:
         info["private_proc"] = False
     if not as_root:
         os.close(scratch_fd)
+        _fresh_scratch(cfg["scratch_dir"], cfg, mount, None)
+        os.chdir(cfg["scratch_dir"])
+        info["scratch_tmpfs_mb"] = int(cfg["scratch_mb"])
     if as_root:
         try:
             _chroot_jail(cfg, mount, scratch_fd)
             info["minimal_root"] = True
+            info["scratch_tmpfs_mb"] = int(cfg["scratch_mb"])
         except OSError as exc:
             info["minimal_root"] = False
             info["minimal_root_error"] = str(exc)
+            _fresh_scratch(cfg["scratch_dir"], cfg, mount, cfg.get("uid"))
+            os.chdir(cfg["scratch_dir"])
+            info["scratch_tmpfs_mb"] = int(cfg["scratch_mb"])
     return info
+
+
+def _fresh_scratch(target: str, cfg: dict, mount, uid) -> None:
+    """A size-capped tmpfs at ``target`` holding only the submission.
+
+    It lives in this mount namespace alone: whatever the student writes there (a
+    1,500-level tree, unwritable files, gigabytes) is capped by ``size=`` and vanishes
+    with the namespace when the run ends; the disk never sees it.
+    """
+    os.makedirs(target, exist_ok=True)
+    owner = f",uid={int(uid)},gid={int(cfg['gid'])}" if uid is not None else ""
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={int(cfg['scratch_mb'])}m,nr_inodes={_INODES},mode=700{owner}")
+    path = os.path.join(target, os.path.basename(cfg["submission"]))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        data = cfg["_submission_bytes"]
+        while data:
+            data = data[os.write(fd, data):]
+        if uid is not None:
+            os.fchown(fd, int(uid), int(cfg["gid"]))
+    finally:
+        os.close(fd)
 
 
 # System trees the interpreter and its C libraries need; they hold no course secrets.
@@ -298,7 +333,8 @@ def _chroot_jail(cfg: dict, mount, scratch_fd: int) -> None:
     mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
     # The jail's own /tmp first: trees that live under /tmp are bound on top of it below.
     os.makedirs(new_root + "/tmp", exist_ok=True)
-    mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={int(cfg['scratch_mb'])}m,nr_inodes={_INODES},mode=1777")
 
     def bind(src: str, read_only: bool = True) -> None:
         target = new_root + src
@@ -323,10 +359,9 @@ def _chroot_jail(cfg: dict, mount, scratch_fd: int) -> None:
     for dev in _DEVICES:
         if os.path.exists(dev):
             bind(dev, read_only=False)
-    scratch = os.path.realpath(cfg["scratch_dir"])  # covered by the private /tmp: bind from its handle
-    os.makedirs(new_root + scratch, exist_ok=True)
-    mount(f"/proc/self/fd/{scratch_fd}", new_root + scratch, None, MS_BIND)
+    scratch = os.path.realpath(cfg["scratch_dir"])  # a fresh capped tmpfs, not the disk folder
     os.close(scratch_fd)
+    _fresh_scratch(new_root + scratch, cfg, mount, cfg.get("uid"))
     os.makedirs(new_root + "/proc", exist_ok=True)
     mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV)
     os.chroot(new_root)
@@ -335,6 +370,8 @@ def _chroot_jail(cfg: dict, mount, scratch_fd: int) -> None:
 
 def _jail(cfg: dict, active: dict, proto_fd: int) -> None:
     libc, ctypes = _libc()
+    with open(cfg["submission"], "rb") as handle:  # copied into the scratch tmpfs below
+        cfg["_submission_bytes"] = handle.read()
     as_root = os.getuid() == 0 and not active["user_namespace"]
     protections = dict(active)
     protections["hidden_paths"] = []

@@ -9,6 +9,13 @@ unlinked temporary file, and collects:
 - result lines from an unlinked temporary file, kept only if they carry this run's
   random nonce; stdout/stderr go to separate files and are never parsed for results.
 
+While the child runs, the parent samples the sandbox's processes (those in its PID
+namespace, else those of its throwaway uid) a few times a second: their memory
+(``RssAnon + RssShmem``) is summed and the whole sandbox is killed when the sum passes
+``Limits.memory_mb`` (``RunOutput.memory_exceeded``); their CPU time and the time they
+spent runnable but waiting for a CPU (``/proc/<pid>/schedstat``) are recorded, so the
+grader can tell a submission that was slow from one that a neighbour starved.
+
 On timeout the whole session is killed, then the jail's PID 1 (which takes its PID
 namespace down with it), then any process still running under the run's throwaway uid.
 See ``metalearn_lite/grading/README.md`` for the full security model.
@@ -18,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +33,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .intake import remove_tree
 
 __all__ = ["Limits", "RunOutput", "run_submission", "HARNESS_PATH"]
 
@@ -39,14 +47,18 @@ UID_BASE = 1_900_000_000  # throwaway uids, far above any real account
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: wall clock and CPU seconds, memory (address space, MiB),
-    file size (MiB), process count (per throwaway uid), per-call soft timeout (s)."""
+    """Per-submission limits: wall clock and CPU seconds; memory in MiB (the address space
+    of each process, and the resident memory of the whole sandbox summed over its
+    processes); file size (MiB); process count (RLIMIT_NPROC of the run's own throwaway
+    uid, so a cap on the whole sandbox when graded as root); scratch and /tmp size (MiB,
+    each a tmpfs that vanishes with the sandbox); per-call soft timeout (s)."""
 
     timeout: float = 120.0
     cpu_seconds: int | None = None  # default: the wall-clock timeout
     memory_mb: int = 2048
     file_size_mb: int = 16
-    max_processes: int = 64
+    max_processes: int = 32
+    scratch_mb: int = 64
     call_timeout: float = 30.0
 
 
@@ -62,6 +74,10 @@ class RunOutput:
     stdout_tail: str = ""
     stderr_tail: str = ""
     result_overflow: bool = False
+    memory_exceeded: bool = False
+    peak_memory_mb: float = 0.0  # largest sampled sum over the sandbox's processes
+    cpu_seconds: float = 0.0  # CPU time of the sandbox's sampled processes
+    wait_seconds: float = 0.0  # time they were runnable but waiting for a CPU
 
 
 def _readable_paths() -> list[str]:
@@ -118,11 +134,150 @@ def _kill_uid(uid: int) -> None:
         time.sleep(0.05)
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _real_uid(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _autogroup(pid: int) -> tuple[str, str] | None:
+    """``(group name, nice)`` from ``/proc/<pid>/autogroup`` ("/autogroup-12 nice 0")."""
+    try:
+        with open(f"/proc/{pid}/autogroup") as handle:
+            fields = handle.read().split()
+        return fields[0], fields[-1]
+    except (OSError, IndexError):
+        return None
+
+
+def _demote(pid: int, main_group: str | None) -> None:
+    """Lowest CPU priority for ``pid``, and for its scheduler autogroup when that is not
+    the main process's (not a cgroup, not a sysctl: a per-process setting, as ``nice`` is)."""
+    try:
+        if os.getpriority(os.PRIO_PROCESS, pid) < 19:
+            os.setpriority(os.PRIO_PROCESS, pid, 19)
+    except OSError:
+        pass
+    group = _autogroup(pid)
+    if group is None or group[0] == main_group or group[1] == "19":
+        return
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as handle:
+            handle.write("19")
+    except OSError:
+        pass
+
+
+class _Watch:
+    """Samples the sandbox's processes: summed memory, per-process CPU and run-queue wait."""
+
+    def __init__(self, uid: int | None):
+        self.uid = uid
+        self.pidns: str | None = None
+        self.own_ns = _pid_namespace(os.getpid())
+        self.times: dict[int, tuple[float, float]] = {}
+        self.peak = 0
+
+    def members(self) -> list[int]:
+        out = []
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return out
+        for entry in entries:
+            if not entry.isdigit():
+                continue
+            if self.pidns is not None and self.pidns != self.own_ns:
+                if _pid_namespace(int(entry)) == self.pidns:
+                    out.append(int(entry))
+            elif self.uid is not None and _real_uid(entry) == self.uid:
+                out.append(int(entry))
+        return out
+
+    def sample(self, main_pid: int | None = None) -> int:
+        """Bytes of resident anonymous + shared-memory pages summed over the sandbox.
+
+        Every process but ``main_pid`` (the student's first process) is also set to the
+        lowest priority, its scheduler autogroup too: without that a submission that
+        starts 30 busy processes, each in its own session (a new autogroup, weighted like
+        a whole program), takes 30 shares of the CPU from the neighbour graded beside it.
+        A process cannot raise its own priority back (that needs CAP_SYS_NICE).
+        """
+        total = 0
+        main_group = None
+        if main_pid is not None:
+            group = _autogroup(main_pid)
+            main_group = group[0] if group else None
+        for pid in self.members():
+            if pid != main_pid and main_pid is not None:
+                _demote(pid, main_group)
+            try:
+                with open(f"/proc/{pid}/status", "rb") as handle:
+                    for line in handle:
+                        if line.startswith((b"RssAnon:", b"RssShmem:")):
+                            total += int(line.split()[1]) << 10
+                with open(f"/proc/{pid}/schedstat", "rb") as handle:
+                    fields = handle.read().split()
+                cpu, wait = int(fields[0]) / 1e9, int(fields[1]) / 1e9
+                old = self.times.get(pid, (0.0, 0.0))
+                self.times[pid] = (max(old[0], cpu), max(old[1], wait))
+            except (OSError, ValueError, IndexError):
+                continue
+        self.peak = max(self.peak, total)
+        return total
+
+
 def _tail(handle, limit: int = MAX_LOG_BYTES) -> str:
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
     handle.seek(max(0, size - limit))
     return handle.read().decode("utf-8", "replace")
+
+
+def _drain(fd: int, raw: bytes) -> tuple[bytes, bool]:
+    """Read what is available on a non-blocking pipe: (all bytes so far, still open)."""
+    try:
+        while len(raw) < 65536:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return raw, False
+            raw += chunk
+    except BlockingIOError:
+        return raw, True
+    return raw, False  # more than the trusted stages ever write: stop reading
+
+
+def _protections(raw: bytes) -> tuple[dict, int | None]:
+    protections, jail_pid = {}, None
+    for line in raw.split(b"\n"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "jail_pid" in obj:
+            try:
+                jail_pid = int(obj["jail_pid"])
+            except (TypeError, ValueError):
+                continue
+            protections["limits"] = obj.get("limits")
+        elif isinstance(obj, dict) and "protections" in obj and isinstance(obj["protections"], dict):
+            protections.update(obj["protections"])
+    return protections, jail_pid
 
 
 def _parse_lines(raw: bytes, nonce: str) -> list[dict]:
@@ -179,6 +334,7 @@ def run_submission(source: str, cases: list[dict], limits: Limits = Limits(),
             "cpu_seconds": limits.cpu_seconds or int(limits.timeout) + 1,
             "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb,
             "max_processes": limits.max_processes, "call_timeout": limits.call_timeout,
+            "scratch_mb": limits.scratch_mb,
             "proto_fd": write_fd, "result_fd": result_file.fileno(), "namespaces": namespaces,
         }
         cfg_file.write(json.dumps(cfg).encode())
@@ -195,36 +351,40 @@ def run_submission(source: str, cases: list[dict], limits: Limits = Limits(),
         )
         os.close(write_fd)
         cfg_file.close()
-        timed_out = False
-        try:
-            proc.wait(timeout=limits.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out = memory_exceeded = False
+        os.set_blocking(read_fd, False)
+        proto_raw, proto_open = b"", True
+        protections, jail_pid = {}, None
+        watch = _Watch(uid)
+        memory_cap = limits.memory_mb << 20
+        deadline = start + limits.timeout
+        while True:
+            try:
+                proc.wait(timeout=min(0.2, max(0.01, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if proto_open:  # the trusted stages' lines, until they close the pipe
+                proto_raw, proto_open = _drain(read_fd, proto_raw)
+                protections, jail_pid = _protections(proto_raw)
+                if jail_pid and watch.pidns is None:
+                    watch.pidns = _pid_namespace(jail_pid)
+            if watch.sample(jail_pid) > memory_cap:
+                memory_exceeded = True
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
         seconds = time.monotonic() - start
         # Take down everything the run started, whatever happened.
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        os.set_blocking(read_fd, False)
-        proto_raw = b""
-        try:
-            while chunk := os.read(read_fd, 65536):
-                proto_raw += chunk
-        except BlockingIOError:
-            pass
+        if proto_open:
+            proto_raw, _ = _drain(read_fd, proto_raw)
         os.close(read_fd)
-        protections, jail_pid = {}, None
-        for line in proto_raw.split(b"\n"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict) and "jail_pid" in obj:
-                jail_pid = int(obj["jail_pid"])
-                protections["limits"] = obj.get("limits")
-            elif isinstance(obj, dict) and "protections" in obj:
-                protections.update(obj["protections"])
+        protections, jail_pid = _protections(proto_raw)
         if jail_pid:
             try:
                 os.kill(jail_pid, signal.SIGKILL)
@@ -240,7 +400,10 @@ def run_submission(source: str, cases: list[dict], limits: Limits = Limits(),
         out = RunOutput(returncode=proc.returncode, timed_out=timed_out, seconds=seconds,
                         records=records, protections=protections,
                         stdout_tail=_tail(out_file), stderr_tail=_tail(err_file),
-                        result_overflow=overflow)
+                        result_overflow=overflow, memory_exceeded=memory_exceeded,
+                        peak_memory_mb=round(watch.peak / 2**20, 1),
+                        cpu_seconds=round(sum(c for c, _ in watch.times.values()), 3),
+                        wait_seconds=round(sum(w for _, w in watch.times.values()), 3))
         for handle in (result_file, out_file, err_file):
             handle.close()
         return out
@@ -251,5 +414,8 @@ def run_submission(source: str, cases: list[dict], limits: Limits = Limits(),
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(private, ignore_errors=True)
+        for folder in (scratch, private):  # any depth, unwritable entries included
+            try:
+                remove_tree(folder)
+            except OSError as exc:
+                print(f"warning: could not remove {folder}: {exc}", file=sys.stderr)
