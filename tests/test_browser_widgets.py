@@ -532,36 +532,4 @@ def test_pages_never_leave_the_local_server(browser, lab):
     assert any("example.invalid" in url for url in page.blocked)
 
 
-def test_site_equations_render_offline(browser, tmp_path):
-    """A chapter page of the static site, opened from disk with every network request
-    blocked, typesets its equations with the MathJax copied into the site."""
-    from metalearn_lite.site import build_site
-
-    report = build_site(tmp_path / "site", REPO)
-    if report.mathjax != "local":
-        pytest.fail("the site's MathJax is not local: install the course extra (jupyter-server-mathjax)")
-    context = browser.new_context()
-    page = context.new_page()
-    remote: list[str] = []
-
-    def gate(route):
-        if route.request.url.startswith(("file://", "about:", "data:")):
-            route.continue_()
-        else:
-            remote.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", gate)
-    try:
-        page.goto((report.out / "notebooks" / "02_maml.html").as_uri(), wait_until="load")
-        page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0"
-                               " && document.querySelectorAll('.MathJax, .MathJax_Display').length > 10",
-                               timeout=60_000)
-        errors = page.locator(".MathJax_Error, merror").count()
-        typeset = page.locator(".MathJax, .MathJax_Display").count()
-        raw = page.evaluate("() => document.body.innerText.includes('\\\\theta')")
-    finally:
-        context.close()
-    assert not remote, f"the page tried to reach {remote[:3]}"
-    assert typeset > 10 and errors == 0, (typeset, errors)
-    assert not raw, "raw TeX (\\theta) is still visible: MathJax did not typeset the page"
+# The static site's maths, search, sidebar and launch buttons: tests/test_site.py (browser tests).
