@@ -10,7 +10,8 @@ model sees the same episodes):
 - ``lake5``: the same within-alphabet, two-drawer episode with 5 ways (so the 5-way MAMLs
   get a within-alphabet number too);
 - ``5w1s``, ``5w5s``, ``20w1s``: the usual N-way K-shot episodes (classes from all the test
-  alphabets, 15 queries per class, any drawers; a query is never one of the shots).
+  alphabets, ``--queries`` 1 per class by default, as in Lake's task, which halves the cost on a
+  shared CPU; any drawers; a query is never one of the shots).
 
 Test pools, all of alphabets the model never trained on:
 
@@ -66,7 +67,7 @@ PROTOCOLS = ("lake20", "lake5", "5w1s", "5w5s", "20w1s")
 PROTOCOL_NAMES = {"lake20": "20-way 1-shot, one alphabet, 2 drawers (Lake)",
                   "lake5": "5-way 1-shot, one alphabet, 2 drawers",
                   "5w1s": "5-way 1-shot", "5w5s": "5-way 5-shot", "20w1s": "20-way 1-shot"}
-TEST_QUERIES = 15
+TEST_QUERIES = 1   # per class in the usual N-way K-shot episodes (--queries), as in Lake's task
 
 
 @dataclass
@@ -123,7 +124,7 @@ def test_pools(root: str | None, log: Callable[[str], None] = print) -> list[Rea
     return pools
 
 
-def sampler(pool: RealSet, protocol: str, seed: int):
+def sampler(pool: RealSet, protocol: str, seed: int, queries: int = TEST_QUERIES):
     """The episode stream of ``protocol`` on ``pool`` (a fixed seed: every model sees the same episodes)."""
     seed = 20_000 + 100 * PROTOCOLS.index(protocol) + seed
     if protocol == "lake20":
@@ -131,7 +132,7 @@ def sampler(pool: RealSet, protocol: str, seed: int):
     if protocol == "lake5":
         return WithinAlphabetSampler(pool.class_images, pool.class_alphabet, 5, 1, 1, seed=seed)
     ways, shots = {"5w1s": (5, 1), "5w5s": (5, 5), "20w1s": (20, 1)}[protocol]
-    return EpisodeSampler(pool.class_images, ways, shots, TEST_QUERIES, seed=seed)
+    return EpisodeSampler(pool.class_images, ways, shots, queries, seed=seed)
 
 
 # --------------------------------------------------------------------------- models
@@ -154,7 +155,10 @@ def protonet_metric(net: ProtoNet):
 
 def maml_metric(maml: MAML, num_inner_steps: int):
     def metric(episode) -> float:
-        adapted = maml.adapt(episode.support_x, episode.support_y, num_inner_steps=num_inner_steps).params
+        # first_order=True: the adapted weights are the same; only the meta-gradient (not needed
+        # at test) would differ, and the graph for it costs time
+        adapted = maml.adapt(episode.support_x, episode.support_y, num_inner_steps=num_inner_steps,
+                             first_order=True).params
         with torch.no_grad():
             return float(accuracy(maml(episode.query_x, adapted), episode.query_y))
     return metric
@@ -164,31 +168,40 @@ def raw_pixels() -> Contender:
     return Contender("raw pixels (nearest prototype)", protonet_metric(ProtoNet(torch.nn.Flatten())), None)
 
 
-def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print) -> list[Contender]:
-    """raw pixels, every shipped few-shot model, and the ProtoNet checkpoints in ``extra``."""
+MODELS = ("raw", "protonet", "protonet-real", "maml", "maml2", "extra")
+
+
+def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
+                       models: tuple[str, ...] = MODELS) -> list[Contender]:
+    """raw pixels, every shipped few-shot model, and the ProtoNet checkpoints in ``extra``
+    (``models`` picks among :data:`MODELS`)."""
     from metalearn_lite.training.checkpoint import CheckpointError
     from metalearn_lite.training.pretrained import pretrained_glyphs_maml, pretrained_protonet
 
-    out = [raw_pixels()]
-    protonet, info = pretrained_protonet()
-    out.append(Contender("ProtoNet, Glyphs only (shipped)", protonet_metric(protonet), None))
+    out = [raw_pixels()] if "raw" in models else []
+    if "protonet" in models:
+        protonet, info = pretrained_protonet()
+        out.append(Contender("ProtoNet, Glyphs only (shipped)", protonet_metric(protonet), None))
     try:
-        from metalearn_lite.training.pretrained import pretrained_real_protonet
-        real, real_info = pretrained_real_protonet()
-        out.append(Contender(f"ProtoNet, Glyphs + {real_info['real_train_set']} (shipped)", protonet_metric(real),
-                             None, tuple(real_info["real_train_alphabets"])))
+        if "protonet-real" in models:
+            from metalearn_lite.training.pretrained import pretrained_real_protonet
+            real, real_info = pretrained_real_protonet()
+            out.append(Contender(f"ProtoNet, Glyphs + real {real_info['real_train_set'].split('+')[-1]} (shipped)",
+                                 protonet_metric(real), None, tuple(real_info["real_train_alphabets"])))
     except (ImportError, CheckpointError) as exc:
         log(f"the shipped real-handwriting ProtoNet is not available ({exc}); skipped")
     for first_order in (True, False):
+        if ("maml" if first_order else "maml2") not in models:
+            continue
         maml, minfo = pretrained_glyphs_maml(first_order=first_order)
         order = "first" if first_order else "second"
         out.append(Contender(f"MAML {order} order, Glyphs only (shipped)",
                              maml_metric(maml, minfo["config"]["test_inner_steps"]),
                              (minfo["config"]["model_kwargs"]["num_classes"],)))
-    for path in extra:
+    for path in extra if "extra" in models else []:
         net, meta = load_protonet_file(path)
-        label = meta.get("real_train_set", path.stem)
-        out.append(Contender(f"ProtoNet {label} ({path.name})", protonet_metric(net), None,
+        label = meta.get("real_train_set", path.stem).replace("glyphs+", "Glyphs + real ")
+        out.append(Contender(f"ProtoNet, {label} (not shipped)", protonet_metric(net), None,
                              tuple(meta.get("real_train_alphabets", ()))))
     return out
 
@@ -210,7 +223,7 @@ def protocol_ways(protocol: str) -> int:
 
 
 def run(contenders: list[Contender], pools: list[RealSet], protocols: list[str], episodes: int,
-        seed: int = 0, log: Callable[[str], None] = print) -> dict:
+        seed: int = 0, log: Callable[[str], None] = print, queries: int = TEST_QUERIES) -> dict:
     """``{pool: {model: {protocol: EvalResult}}}`` (cells a model cannot or must not do are absent)."""
     results: dict = {}
     for pool in pools:
@@ -224,7 +237,7 @@ def run(contenders: list[Contender], pools: list[RealSet], protocols: list[str],
                 if c.ways is not None and protocol_ways(protocol) not in c.ways:
                     continue
                 try:
-                    stream = sampler(pool, protocol, seed)
+                    stream = sampler(pool, protocol, seed, queries)
                 except ValueError as exc:      # e.g. no alphabet with 20 characters
                     log(f"  {protocol}: not possible on {pool.name} ({exc})")
                     continue
@@ -253,18 +266,25 @@ def as_json(results: dict) -> dict:
             for pool, rows in results.items()}
 
 
-def record(folder: Path, table: dict, command: str, episodes: int, log) -> None:
-    """Store the table in the shipped real ProtoNet's sidecar (``metadata.real_handwriting_benchmark``)."""
+def record(folder: Path, table: dict, commands: list[str], episodes: int, log, queries: int = TEST_QUERIES) -> None:
+    """Store the table in the shipped real ProtoNet's sidecar (``metadata.real_handwriting_benchmark``);
+    rows already there and not in ``table`` are kept (runs per pool or model may be recorded one by one)."""
     from metalearn_lite.atomic import atomic_writer
     from metalearn_lite.training.pretrained import PROTONET_REAL
 
     sidecar = folder / (PROTONET_REAL + ".json")
     data = json.loads(sidecar.read_text())
+    old = data["metadata"].get("real_handwriting_benchmark", {})
+    accuracy = old.get("accuracy", {})
+    for pool, rows in table.items():
+        for model, cells in rows.items():
+            accuracy.setdefault(pool, {}).setdefault(model, {}).update(cells)
+    commands = [c for c in old.get("commands", []) if c not in commands] + list(commands)
     data["metadata"]["real_handwriting_benchmark"] = {
-        "command": command, "episodes": episodes, "test_queries": TEST_QUERIES,
-        "protocols": PROTOCOL_NAMES, "accuracy": table}
-    with atomic_writer(sidecar, "w") as handle:
-        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        "commands": commands, "episodes": episodes, "test_queries": queries,
+        "protocols": PROTOCOL_NAMES, "accuracy": accuracy}
+    with atomic_writer(sidecar) as handle:
+        handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
     log(f"recorded the table in {sidecar}")
 
 
@@ -276,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--omniglot-root", default=None, help="folder with the Omniglot zips")
     parser.add_argument("--protonet", type=Path, action="append", default=[],
                         help="another ProtoNet checkpoint from reproduce_fewshot.py (repeatable)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"subset of {','.join(MODELS)} (default all)")
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="with --record: store these --json results instead of running anything")
+    parser.add_argument("--pools", default=None, help="only these test pools, e.g. small2-only (default: all found)")
+    parser.add_argument("--queries", type=int, default=TEST_QUERIES, help="queries per class, N-way K-shot (1)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
@@ -291,22 +316,32 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
 
     log(f"command: {command}")
+    if args.from_json:
+        if args.record is None:
+            parser.error("--from-json needs --record DIR")
+        for path in args.from_json:
+            stored = json.loads(path.read_text())
+            record(args.record, stored["accuracy"], [stored["command"]], stored["episodes"], log, stored["queries"])
+        return 0
     seed_everything(args.seed, num_threads=args.threads)
     pools = test_pools(args.omniglot_root, log)
+    if args.pools:
+        pools = [p for p in pools if p.name in {n.strip() for n in args.pools.split(",")}]
     if not pools:
         log("no real Omniglot test pool is available: nothing to do")
         return 0
-    contenders = shipped_contenders(args.protonet, log)
+    contenders = shipped_contenders(args.protonet, log, tuple(m.strip() for m in args.models.split(",")))
     start = time.perf_counter()
-    results = run(contenders, pools, protocols, args.episodes, args.seed, log)
+    results = run(contenders, pools, protocols, args.episodes, args.seed, log, args.queries)
     table = format_table(results, protocols, args.episodes)
     log(f"\n== Summary ({time.perf_counter() - start:.0f} s of testing)\ncommand: {command}\n{table}")
     if args.json is not None:
         from metalearn_lite.atomic import atomic_writer
-        with atomic_writer(args.json, "w") as handle:
-            handle.write(json.dumps({"command": command, "accuracy": as_json(results)}, indent=2) + "\n")
+        with atomic_writer(args.json) as handle:
+            handle.write((json.dumps({"command": command, "episodes": args.episodes, "queries": args.queries,
+                                      "accuracy": as_json(results)}, indent=2) + "\n").encode())
     if args.record is not None:
-        record(args.record, as_json(results), command, args.episodes, log)
+        record(args.record, as_json(results), [command], args.episodes, log, args.queries)
     return 0
 
 

@@ -106,6 +106,7 @@ class DataSet:
     train_alphabets: tuple[str, ...] = ()   # real alphabets seen in training
     test_alphabets: tuple[str, ...] = ()
     test_class_alphabet: list[str] = field(default_factory=list)
+    train_class_alphabet: list[str] = field(default_factory=list)   # a rotated alphabet is its own
 
 
 def real_checkpoint_name(method: str, key: str) -> str:
@@ -173,12 +174,27 @@ def _augmenter(args):
     return lambda episode: augment_episode(episode, generator, max_degrees=args.affine_degrees)
 
 
-def train_protonet(train_data: torch.Tensor, budget_s: float, args, log,
-                   init: str | None = None) -> tuple[ProtoNet, int, float, float]:
+def train_protonet(train_data: torch.Tensor, budget_s: float, args, log, init: str | None = None,
+                   train_class_alphabet: list[str] | None = None) -> tuple[ProtoNet, int, float, float]:
     ways, shots = parse_setting(args.protonet_train)
     sampler = EpisodeSampler(train_data, ways, shots, args.protonet_queries, seed=args.seed)
+    within = None
+    if args.within_alphabet > 0 and train_class_alphabet:
+        from metalearn_lite.data.within_alphabet import WithinAlphabetSampler
+        # harder episodes, like the test: all classes of one alphabet (a rotated alphabet counts
+        # as its own), support and query by different drawers
+        within = WithinAlphabetSampler(train_data, train_class_alphabet, ways, shots, args.protonet_queries,
+                                       seed=args.seed + 7)
+        pick = torch.Generator().manual_seed(args.seed + 8)
     net = ProtoNet(Conv4(num_classes=None))
-    if init == "shipped":
+    if args.init_from is not None:
+        here = str(Path(__file__).resolve().parent)
+        if here not in sys.path:
+            sys.path.insert(0, here)
+        from real_handwriting import load_protonet_file  # bench/real_handwriting.py
+        net = load_protonet_file(args.init_from)[0].train()
+        log(f"  ProtoNet: continuing from {args.init_from}")
+    elif init == "shipped":
         from metalearn_lite.training.pretrained import pretrained_protonet
         net = pretrained_protonet()[0].train()
         log("  ProtoNet: fine-tuning the shipped Glyphs ProtoNet")
@@ -189,7 +205,8 @@ def train_protonet(train_data: torch.Tensor, budget_s: float, args, log,
     def step(i: int, progress: float) -> None:
         for group in optimiser.param_groups:
             group["lr"] = args.protonet_lr * _lr_factor(progress)
-        result = net(augment(sampler.sample()))
+        use_within = within is not None and float(torch.rand(1, generator=pick)) < args.within_alphabet
+        result = net(augment(within.sample() if use_within else sampler.sample()))
         optimiser.zero_grad(set_to_none=True)
         result.loss.backward()
         optimiser.step()
@@ -274,7 +291,8 @@ def run_method(method: str, train_data: torch.Tensor, test_data: torch.Tensor, s
     run = MethodRun(method)
     seed_everything(args.seed, num_threads=args.threads)
     if method == "protonet":
-        net, steps, wall, cpu = train_protonet(train_data, budget_s, args, log, init=init)
+        net, steps, wall, cpu = train_protonet(train_data, budget_s, args, log, init=init,
+                                               train_class_alphabet=data.train_class_alphabet if data else None)
         run.models[0] = net
         run.steps[args.protonet_train] = steps
         run.train_wall_s, run.train_cpu_s = wall, cpu
@@ -341,6 +359,8 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
             "test_alphabets": list(data.test_alphabets), "license": OMNIGLOT_LICENSE,
             "init": ("the shipped Glyphs model (protonet_glyphs_conv4.pt / maml*_glyphs_conv4_5w1s.pt)"
                      if data.init == "shipped" else "random"),
+            "init_history": _init_history(args),
+            "within_alphabet_fraction": args.within_alphabet,
             "augmentation": {"rotations": args.rotations, "affine": args.affine,
                              "affine_degrees": args.affine_degrees if args.affine else 0},
             "note": (f"trained {args.budget_minutes:g} min wall (at most {args.max_steps} steps) on a shared 2-core "
@@ -390,6 +410,17 @@ def load_omniglot(args, log):
     return split.train, split.test
 
 
+def _init_history(args) -> list[dict]:
+    """The runs a ``--init-from`` ProtoNet came from (their commands and episodes), oldest first."""
+    if args.init_from is None:
+        return []
+    from metalearn_lite.training.checkpoint import checkpoint_info
+
+    meta = checkpoint_info(args.init_from)["metadata"]
+    return [*meta.get("init_history", []), {"command": meta["command"], "episodes": meta["config"]["train"]["episodes"],
+                                            "train_cpu_s": meta.get("train_cpu_s")}]
+
+
 def load_small(key: str, args, log) -> DataSet | None:
     """``--data small1`` / ``glyphs+small1`` (or 2): train on that small background set (with
     ``--rotations`` as new classes), test on the *other* small set's alphabets that the first
@@ -417,7 +448,9 @@ def load_small(key: str, args, log) -> DataSet | None:
             f"{', affine' if args.affine else ''}) -> {test.name} ({', '.join(test_alphabets)})")
     if key.startswith("glyphs+"):
         name = "shipped Glyphs model fine-tuned on " + name
+    train_class_alphabet = [f"{a}@{r}" for a in train_set.class_alphabet for r in rotations]   # rotate_classes' order
     return DataSet(name, train, test.class_images, key=key, init="shipped" if key.startswith("glyphs+") else None,
+                   train_class_alphabet=train_class_alphabet,
                    train_alphabets=tuple(train_set.alphabets), test_alphabets=tuple(test_alphabets),
                    test_class_alphabet=test.class_alphabet)
 
@@ -445,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--affine", action="store_true",
                         help="a random small affine map (rotation, zoom 0.9-1.1, shear, shift) per training image")
     parser.add_argument("--affine-degrees", type=float, default=10.0)
+    parser.add_argument("--init-from", type=Path, default=None, metavar="FILE",
+                        help="ProtoNet: continue training from this checkpoint (its sidecar's runs are recorded)")
+    parser.add_argument("--within-alphabet", type=float, default=0.0, metavar="P",
+                        help="real small sets: draw this fraction of ProtoNet's training episodes within one alphabet, "
+                             "support and query by different drawers (Lake's test protocol); default 0")
     parser.add_argument("--omniglot-root", default=None, help="folder with the full Omniglot zips")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..tasks.episode import Episode
 
-__all__ = ["WithinAlphabetSampler", "WithinAlphabetIndices", "held_out_alphabets"]
+__all__ = ["WithinAlphabetSampler", "WithinAlphabetIndices", "held_out_alphabets", "plot_within_alphabet_episode"]
 
 
 class WithinAlphabetIndices(NamedTuple):
@@ -145,3 +145,48 @@ def held_out_alphabets(test_alphabets: Sequence[str], seen: Sequence[str]) -> li
     """
     seen_set = {str(s) for s in seen}
     return [i for i, name in enumerate(test_alphabets) if str(name) not in seen_set]
+
+
+def plot_within_alphabet_episode(episode=None, predictions: dict | None = None, title: str = "",
+                                 missing: str = "real Omniglot not found: no picture", max_ways: int = 20):
+    """A figure of a one-shot episode: row 1 the support (one drawer), row 2 the queries (another
+    drawer), then one row per model in ``predictions`` (``{name: [N*Q] predicted labels}``) marking
+    each query right (green) or wrong (red). Returns the figure.
+
+    With ``episode=None`` it draws the same grid of empty axes with the ``missing`` message, so a
+    notebook cell shows a figure of the same size and axes count either way (its text output,
+    which nbval compares, is then identical with or without the data).
+    """
+    import matplotlib.pyplot as plt
+
+    predictions = predictions or {}
+    rows = 2 + len(predictions)
+    fig, axes = plt.subplots(rows, max_ways, figsize=(max_ways * 0.6, rows * 0.75 + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if episode is None:
+        for ax in axes.flat:
+            ax.axis("off")
+        axes[rows // 2, 0].text(0, 0.5, missing, fontsize=10, transform=axes[rows // 2, 0].transAxes)
+        fig.suptitle(title, fontsize=10)
+        return fig
+    n, q = episode.num_ways, episode.num_queries
+    for col in range(max_ways):
+        if col >= n:
+            for ax in axes[:, col]:
+                ax.axis("off")
+            continue
+        axes[0, col].imshow(episode.support_x[col * episode.num_shots, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        axes[1, col].imshow(episode.query_x[col * q, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        for r, (name, predicted) in enumerate(predictions.items(), start=2):
+            ok = int(predicted[col * q]) == int(episode.query_y[col * q])
+            axes[r, col].set_facecolor("#b7e4b0" if ok else "#f4b6b6")
+            axes[r, col].text(0.5, 0.5, "\u2713" if ok else "\u2717", ha="center", va="center", fontsize=11,
+                              transform=axes[r, col].transAxes)
+    axes[0, 0].set_ylabel("support", fontsize=8)
+    axes[1, 0].set_ylabel("query", fontsize=8)
+    for r, name in enumerate(predictions, start=2):
+        axes[r, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=10)
+    return fig

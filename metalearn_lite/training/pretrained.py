@@ -11,6 +11,12 @@ has to repeat the architecture::
     maml, info = pretrained_glyphs_maml()           # first-order MAML(Conv4(num_classes=5)), 5-way
     maml2, info2 = pretrained_glyphs_maml(first_order=False)   # second-order MAML, same recipe
     info["config"], info["test_accuracy"]["5w1s"]   # what trained it, what it scored
+
+and one ProtoNet for real handwriting: the Glyphs ProtoNet fine-tuned on the real Omniglot
+``images_background_small1`` (5 alphabets, MIT licence), tested on alphabets it never saw::
+
+    real, info = pretrained_protonet(data="omniglot-small1")   # = pretrained_real_protonet()
+    info["real_train_alphabets"], info["test_accuracy"]["lake20"]
 """
 from __future__ import annotations
 
@@ -23,15 +29,20 @@ from ..algorithms.protonet import ProtoNet
 from ..models import Conv4
 from .checkpoint import CheckpointError, checkpoint_info, load_checkpoint, shipped_checkpoint
 
-__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "pretrained_protonet", "pretrained_glyphs_maml"]
+__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "PROTONET_REAL", "pretrained_protonet",
+           "pretrained_real_protonet", "pretrained_glyphs_maml"]
 
 PROTONET_GLYPHS = "protonet_glyphs_conv4.pt"
 MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"         # first order
 MAML2_GLYPHS = "maml2nd_glyphs_conv4_5w1s.pt"     # second order
+PROTONET_REAL = "protonet_glyphs_small1_conv4.pt"  # Glyphs ProtoNet fine-tuned on real Omniglot small1
+_PROTONET_BY_DATA = {"glyphs": PROTONET_GLYPHS, "omniglot-small1": PROTONET_REAL}
 _RECREATE = {
     PROTONET_GLYPHS: "python bench/reproduce_fewshot.py --methods protonet --data glyphs --save-checkpoints metalearn_lite/checkpoints",
     MAML_GLYPHS: "python bench/reproduce_fewshot.py --methods fomaml --data glyphs --save-checkpoints metalearn_lite/checkpoints",
     MAML2_GLYPHS: "python bench/reproduce_fewshot.py --methods maml --data glyphs --save-checkpoints metalearn_lite/checkpoints",
+    PROTONET_REAL: ("python bench/reproduce_fewshot.py --methods protonet --data glyphs+small1 --rotations 0,90,180,270 "
+                    "--affine --save-checkpoints metalearn_lite/checkpoints"),
 }
 
 
@@ -49,14 +60,30 @@ def _load(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return state["model"], metadata
 
 
-def pretrained_protonet(name: str = PROTONET_GLYPHS) -> tuple[ProtoNet, dict[str, Any]]:
+def pretrained_protonet(name: str = PROTONET_GLYPHS, *, data: str | None = None) -> tuple[ProtoNet, dict[str, Any]]:
     """The shipped Glyphs ProtoNet (Conv-4 embedding, squared Euclidean logits) in eval mode,
-    and the sidecar's metadata (``config``, ``test_accuracy``, ``command``, timings)."""
+    and the sidecar's metadata (``config``, ``test_accuracy``, ``command``, timings).
+
+    ``data="omniglot-small1"`` loads :data:`PROTONET_REAL` instead (``data="glyphs"`` the
+    default); ``name`` picks a file in the checkpoint folder."""
+    if data is not None:
+        if data not in _PROTONET_BY_DATA:
+            raise ValueError(f"data must be one of {sorted(_PROTONET_BY_DATA)}, got {data!r}")
+        name = _PROTONET_BY_DATA[data]
     weights, metadata = _load(name)
     config = metadata["config"]
     net = ProtoNet(Conv4(**config["model_kwargs"]), distance=config.get("distance", "euclidean"))
     net.encoder.load_state_dict(weights)
     return net.eval(), metadata
+
+
+def pretrained_real_protonet() -> tuple[ProtoNet, dict[str, Any]]:
+    """The shipped ProtoNet for real handwriting: the Glyphs ProtoNet fine-tuned on Omniglot's
+    ``images_background_small1`` (Korean, Latin, Balinese, Greek, Early_Aramaic; MIT licence),
+    rotations as new classes and small random affine maps. Its sidecar lists the alphabets it
+    saw (``real_train_alphabets``) and its accuracy on ones it did not (``test_alphabets``:
+    the other small set's katakana, Sanskrit, Tagalog), Lake's 20-way protocol included."""
+    return pretrained_protonet(PROTONET_REAL)
 
 
 def pretrained_glyphs_maml(name: str | None = None, *, first_order: bool = True) -> tuple[MAML, dict[str, Any]]:
