@@ -9,13 +9,15 @@ Stages, in this process and one fork:
 1. *Stage 1 (trusted, before any student code).* Read the run configuration from the
    file descriptor the parent passed (then close it); apply ``resource`` limits
    (CPU, address space, process count, file size, open files, no core files); try
-   new mount, network and PID namespaces (``unshare`` through ``ctypes``: Python 3.11
+   new mount, network, PID and IPC namespaces (``unshare`` through ``ctypes``: Python 3.11
    has no ``os.unshare``); fork.
 2. *The jail (pid 1 of the new PID namespace when available).* Make mounts private,
    cover secret directories (the package with the hidden tests and reference code,
    the solutions, the submissions and output folders, the temp root with every other
    scratch directory) with empty read-only tmpfs; give ``/tmp`` a small private tmpfs;
-   when started as root switch to a throwaway unprivileged uid/gid (so
+   put the submission alone on a fresh size- and inode-capped tmpfs as the working
+   directory (``_fresh_scratch``: nothing the student writes reaches the disk, and it
+   vanishes with the mount namespace); as root change root into a minimal tree; when started as root switch to a throwaway unprivileged uid/gid (so
    ``RLIMIT_NPROC`` is enforced and nothing of the instructor's can be read); set
    ``no_new_privs``; report which protections are active on a pipe it then closes.
 3. *Student code.* Execute the submission cell by cell (a failing cell is recorded
