@@ -191,8 +191,9 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def in_process_costs(tutor, payloads: list[bytes], repeats: int = 3) -> tuple[float, float]:
-    """CPU seconds per request: (the model alone: ids + next_item; the whole ASGI app, no network)."""
+def in_process_costs(tutor, payloads: list[bytes], repeats: int = 3) -> tuple[float, float, float]:
+    """CPU seconds per request: the model alone (ids + next_item), the whole ASGI app (no network) with
+    its fast path, and through FastAPI's routing (``fast_path=False``); the two apps alternate."""
     from metalearn_lite.education.service import create_app
 
     bodies = [p.split(b"\r\n\r\n", 1)[1] for p in payloads[:500]]
@@ -203,9 +204,9 @@ def in_process_costs(tutor, payloads: list[bytes], repeats: int = 3) -> tuple[fl
             items = tutor.item_indices([a["item"] for a in answers])
             tutor.next_item(items, [1.0 if a["correct"] else 0.0 for a in answers])
     model = (time.process_time() - t0) / (repeats * len(parsed))
-    app = create_app(tutor)
+    apps = {True: create_app(tutor), False: create_app(tutor, fast_path=False)}
 
-    async def call(body: bytes) -> None:
+    async def call(app, body: bytes) -> None:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
                  "scheme": "http", "path": "/next-item", "raw_path": b"/next-item", "query_string": b"",
                  "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
@@ -223,16 +224,21 @@ def in_process_costs(tutor, payloads: list[bytes], repeats: int = 3) -> tuple[fl
         await app(scope, receive, send)
         assert sent[0]["status"] == 200, sent
 
-    async def run() -> float:
-        for body in bodies[:50]:
-            await call(body)
-        t0 = time.process_time()
+    async def run() -> dict:
+        spent = {True: 0.0, False: 0.0}
+        for app in apps.values():
+            for body in bodies[:50]:
+                await call(app, body)
         for _ in range(repeats):
-            for body in bodies:
-                await call(body)
-        return (time.process_time() - t0) / (repeats * len(bodies))
+            for fast, app in apps.items():
+                t0 = time.process_time()
+                for body in bodies:
+                    await call(app, body)
+                spent[fast] += time.process_time() - t0
+        return {k: v / (repeats * len(bodies)) for k, v in spent.items()}
 
-    return model, asyncio.run(run())
+    asgi = asyncio.run(run())
+    return model, asgi[True], asgi[False]
 
 
 def summary(latencies: list[float]) -> tuple[float, float, float]:
@@ -298,10 +304,10 @@ def main() -> None:
         finally:
             stop_server(proc)
         print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
-        model, asgi = in_process_costs(tutor, payloads)
-        print(f"\nin-process CPU per request (no network, this process): model (ids + next_item) {model * 1e6:.0f} us, "
-              f"whole ASGI app {asgi * 1e6:.0f} us; the rest of the server CPU above is uvicorn's HTTP handling. "
-              f"One core's ceiling for the app alone: {1 / asgi:.0f} requests/s")
+        model, asgi, routed = in_process_costs(tutor, payloads)
+        print(f"\nin-process CPU per request (no network, this process): model (ids + next_item) {model * 1e6:.0f} us; "
+              f"whole ASGI app {asgi * 1e6:.0f} us with its fast path, {routed * 1e6:.0f} us through FastAPI's routing "
+              f"({routed / asgi:.1f}x); the rest of the server CPU above is uvicorn's HTTP handling")
         if prof_path is not None and prof_path.exists():
             stats = pstats.Stats(str(prof_path))
             print("\nserver profile (cProfile, CPU time while serving; cProfile itself slows the server down):")

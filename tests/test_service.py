@@ -58,12 +58,13 @@ def port_is_closed(port: int) -> bool:
 class ThreadedServer:
     """uvicorn serving ``create_app(tutor)`` in a background thread on a free loopback port."""
 
-    def __init__(self, tutor: TutorModel, max_body_bytes: int = LIMIT):
+    def __init__(self, tutor: TutorModel, max_body_bytes: int = LIMIT, fast_path: bool = True):
         import uvicorn
 
         self.sock = bind_socket("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(tutor, max_body_bytes=max_body_bytes), log_level="error", access_log=False)
+        app = create_app(tutor, max_body_bytes=max_body_bytes, fast_path=fast_path)
+        config = uvicorn.Config(app, log_level="error", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
@@ -107,9 +108,9 @@ def tutor() -> TutorModel:
     return make_tutor()
 
 
-@pytest.fixture(scope="module")
-def server(tutor):
-    with ThreadedServer(tutor) as srv:
+@pytest.fixture(scope="module", params=[True, False], ids=["fast path", "through FastAPI"])
+def server(tutor, request):
+    with ThreadedServer(tutor, fast_path=request.param) as srv:
         yield srv
 
 
@@ -205,6 +206,14 @@ def test_shipped_tutor_model_loads_with_its_recorded_hash():
 
 
 # --- the service -------------------------------------------------------------------------
+def test_openapi_documents_the_endpoints(server):
+    status, spec = request(server.port, "GET", "/openapi.json")
+    assert status == 200 and {"/health", "/items", "/next-item", "/mastery"} <= set(spec["paths"])
+    schema = spec["paths"]["/next-item"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "$ref" not in json.dumps(schema)
+    assert set(schema["properties"]["answers"]["items"]["properties"]) == {"item", "correct"}
+
+
 def test_health_and_items(server, tutor):
     status, body = request(server.port, "GET", "/health")
     assert status == 200 and body["status"] == "ok" and body["num_items"] == NUM_ITEMS

@@ -23,7 +23,7 @@ the event loop without a thread-pool hop. ``serve`` runs uvicorn on a socket it 
 """
 import json
 import socket
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,15 +40,26 @@ BODY_SHAPE = ('{"answers": [{"item": <item name from GET /items, or index>, "cor
               '"group": <optional group name, /next-item only>}')
 
 
-class _BodyLimit:
-    """ASGI middleware: reject request bodies over ``limit`` bytes with 413 before the app parses them.
+def _json_bytes(payload: dict) -> bytes:
+    # the same encoding as starlette's JSONResponse
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
-    Reads the body (bounded), then replays it to the app, so chunked uploads are capped too.
+
+class _Front:
+    """ASGI middleware in front of the FastAPI app.
+
+    1. Rejects request bodies over ``limit`` bytes with 413 before anything parses them (it reads
+       the body, bounded, so chunked uploads are capped too).
+    2. Fast path: ``POST`` to a path in ``fast_routes`` (``path -> handler(body) -> (status,
+       payload)``) is answered here, with the same handler the FastAPI route calls, skipping the
+       framework's routing, request object and exception layers (measured in
+       ``bench/tutor_load.py``). Everything else is replayed to the FastAPI app.
     """
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, fast_routes: dict | None = None):
         self.app = app
         self.limit = limit
+        self.fast_routes = fast_routes or {}
 
     async def _reject(self, send, size: str) -> None:
         body = json.dumps({"detail": f"request body too large: {size}, expected at most {self.limit} bytes",
@@ -79,6 +90,15 @@ class _BodyLimit:
                 return await self._reject(send, f"over {len(body)} bytes sent")
             if not message.get("more_body", False):
                 break
+        handler = self.fast_routes.get(scope["path"]) if scope["method"] == "POST" else None
+        if handler is not None:
+            status, payload = handler(bytes(body))
+            data = _json_bytes(payload)
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+            return
         replayed = False
 
         async def replay():
@@ -91,8 +111,12 @@ class _BodyLimit:
         return await self.app(scope, replay, send)
 
 
-def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The ASGI app serving ``tutor`` (see the module docstring for the endpoints)."""
+def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, fast_path: bool = True) -> FastAPI:
+    """The ASGI app serving ``tutor`` (see the module docstring for the endpoints).
+
+    ``fast_path=False`` routes the POST endpoints through FastAPI too (same handlers, same answers;
+    slower, kept for comparison in ``bench/tutor_load.py`` and the tests).
+    """
     max_answers = tutor.num_items
 
     class Answer(BaseModel):
@@ -110,12 +134,41 @@ def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     app = FastAPI(title="metalearn-lite adaptive tutor",
                   description="Chapter 06's meta-learned student model: next item and predicted mastery.")
 
-    def _invalid_response(errors) -> JSONResponse:
+    def _invalid_payload(errors) -> dict:
         problems = []
         for err in errors:
             where = ".".join(str(part) for part in err.get("loc", ()) if part != "body") or "body"
             problems.append({"where": where, "problem": err.get("msg", "invalid")})
-        return JSONResponse({"detail": problems, "expected": BODY_SHAPE}, status_code=422)
+        return {"detail": problems, "expected": BODY_SHAPE}
+
+    def _invalid_response(errors) -> JSONResponse:
+        return JSONResponse(_invalid_payload(errors), status_code=422)
+
+    def _handler(model, answer):
+        """body bytes -> (status, payload): validate, check the answers, ask the tutor."""
+
+        def handle(body: bytes) -> tuple[int, dict]:
+            try:
+                request = model.model_validate_json(body)
+                items_ = tutor.item_indices([a.item for a in request.answers])
+                return 200, answer(request, items_, [1.0 if a.correct else 0.0 for a in request.answers])
+            except ValidationError as exc:
+                return 422, _invalid_payload(exc.errors())
+            except TutorInputError as exc:
+                return 422, {"detail": [{"where": "answers", "problem": str(exc)}], "expected": BODY_SHAPE}
+
+        return handle
+
+    def _next_item(request, items_, answers) -> dict:
+        nxt = tutor.next_item(items_, answers, request.group)
+        return {"item": nxt.name, "index": nxt.index, "p_correct": nxt.p_correct,
+                "information": nxt.information, "num_answers": len(answers)}
+
+    def _mastery(request, items_, answers) -> dict:
+        result = tutor.mastery(items_, answers)
+        return {"num_answers": len(answers), "mastery": {k: {"mean": v.mean, "sd": v.sd} for k, v in result.items()}}
+
+    handlers = {"/next-item": _handler(NextItemRequest, _next_item), "/mastery": _handler(MasteryRequest, _mastery)}
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -127,15 +180,6 @@ def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
         return JSONResponse({"detail": exc.detail, "expected": BODY_SHAPE}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(TutorInputError)
-    async def _bad_answers(request: Request, exc: TutorInputError) -> JSONResponse:
-        return JSONResponse({"detail": [{"where": "answers", "problem": str(exc)}], "expected": BODY_SHAPE},
-                            status_code=422)
-
-    def _parse(answers: list) -> tuple[Any, list[float]]:
-        items = tutor.item_indices([a.item for a in answers])
-        return items, [1.0 if a.correct else 0.0 for a in answers]
-
     @app.get("/health")
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "num_items": tutor.num_items, "groups": list(tutor.group_names),
@@ -145,36 +189,39 @@ def create_app(tutor: TutorModel, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     async def items() -> JSONResponse:
         return JSONResponse({"items": list(tutor.item_names), "groups": list(tutor.groups)})
 
-    # The two POST handlers read the raw body and validate it with pydantic-core's JSON parser
+    # The POST routes read the raw body and validate it with pydantic-core's JSON parser
     # (model_validate_json): the same checks as a typed FastAPI parameter, without its generic
-    # json.loads + dependency solving (about a third of the framework's time per request).
+    # json.loads + dependency solving. With fast_path (the default) the front middleware answers
+    # these two paths itself with the same handlers; the routes document them (/docs) and serve
+    # them when fast_path is off.
     def _body_doc(model) -> dict:
-        return {"requestBody": {"required": True, "description": BODY_SHAPE,
-                                "content": {"application/json": {"schema": {"type": "object"}}}}}
+        schema = model.model_json_schema()
+        defs = schema.pop("$defs", {})
 
-    async def _read(request: Request, model):
-        try:
-            return model.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        def inline(node):  # the OpenAPI document has no "#/$defs": put the referenced schemas in place
+            if isinstance(node, dict):
+                ref = node.get("$ref", "")
+                if ref.startswith("#/$defs/"):
+                    return inline(defs[ref.split("/")[-1]])
+                return {k: inline(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [inline(v) for v in node]
+            return node
+
+        return {"requestBody": {"required": True, "description": BODY_SHAPE,
+                                "content": {"application/json": {"schema": inline(schema)}}}}
 
     @app.post("/next-item", openapi_extra=_body_doc(NextItemRequest))
     async def next_item(request: Request) -> JSONResponse:
-        body = await _read(request, NextItemRequest)
-        items_, answers = _parse(body.answers)
-        nxt = tutor.next_item(items_, answers, body.group)
-        return JSONResponse({"item": nxt.name, "index": nxt.index, "p_correct": nxt.p_correct,
-                             "information": nxt.information, "num_answers": len(answers)})
+        status, payload = handlers["/next-item"](await request.body())
+        return JSONResponse(payload, status_code=status)
 
     @app.post("/mastery", openapi_extra=_body_doc(MasteryRequest))
     async def mastery(request: Request) -> JSONResponse:
-        body = await _read(request, MasteryRequest)
-        items_, answers = _parse(body.answers)
-        result = tutor.mastery(items_, answers)
-        return JSONResponse({"num_answers": len(answers),
-                             "mastery": {k: {"mean": v.mean, "sd": v.sd} for k, v in result.items()}})
+        status, payload = handlers["/mastery"](await request.body())
+        return JSONResponse(payload, status_code=status)
 
-    app.add_middleware(_BodyLimit, limit=max_body_bytes)
+    app.add_middleware(_Front, limit=max_body_bytes, fast_routes=handlers if fast_path else None)
     return app
 
 
