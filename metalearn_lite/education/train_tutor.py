@@ -14,7 +14,6 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 __all__ = ["train_swesat_tutor", "main"]
 
