@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metalearn_lite.education.class_view import class_view, flag_quality, raw_score_flags, suggest_items
+from metalearn_lite.education.class_view import (
+    ask_more_check, class_view, flag_quality, raw_score_flags, suggest_items,
+)
 from metalearn_lite.education.tutor import TutorModel
 
 NUM_ITEMS = 40
@@ -91,7 +93,8 @@ def test_raw_score_flags_include_ties():
 
 def test_model_flags_find_the_weakest_better_than_chance_and_with_more_answers(tutor):
     correct = students_from_the_model(tutor, 400, seed=4)
-    few = flag_quality(tutor, correct, num_answers=3, class_size=20, num_classes=60, seed=0)
+    details: dict = {}
+    few = flag_quality(tutor, correct, num_answers=3, class_size=20, num_classes=60, seed=0, details=details)
     many = flag_quality(tutor, correct, num_answers=20, class_size=20, num_classes=60, seed=0)
     chance = 0.2
     assert few["model"].precision[0] - few["model"].precision[1] > chance
@@ -100,6 +103,10 @@ def test_model_flags_find_the_weakest_better_than_chance_and_with_more_answers(t
     assert few["raw score"].recall[0] >= few["raw score, same count"].recall[0]  # ties flag more students
     gain = few["gain over raw score, same count"].precision
     assert gain[0] == pytest.approx(few["model"].precision[0] - few["raw score, same count"].precision[0], abs=0.02)
+    # "ask more" marks the students the model misjudges (wrong side of the cutoff) more often
+    check = ask_more_check(details)
+    assert len(details["truth"]) == 60 and 0 < check["share flagged ask more"][0] < 1
+    assert check["misjudged, ask more"][0] - check["misjudged, ask more"][1] > check["misjudged, the others"][0]
 
 
 def test_bad_inputs_name_what_was_expected(tutor):

@@ -29,7 +29,8 @@ import numpy as np
 from .metrics import mean_ci
 from .tutor import TutorModel
 
-__all__ = ["ClassView", "class_view", "suggest_items", "raw_score_flags", "flag_quality", "FlagQuality"]
+__all__ = ["ClassView", "class_view", "suggest_items", "raw_score_flags", "flag_quality", "FlagQuality",
+           "ask_more_check"]
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,8 @@ def _quality(flags: list[np.ndarray], truth: list[np.ndarray]) -> FlagQuality:
 
 
 def flag_quality(tutor: TutorModel, correct: np.ndarray, *, num_answers: int = 5, class_size: int = 25,
-                 num_classes: int = 40, low_fraction: float = 0.2, seed: int = 0) -> dict[str, FlagQuality]:
+                 num_classes: int = 40, low_fraction: float = 0.2, seed: int = 0,
+                 details: dict | None = None) -> dict[str, FlagQuality]:
     """Are the flagged students the truly weakest? Model flags vs raw-score flags on held-out answers.
 
     Each simulated class: ``class_size`` students drawn from ``correct`` [N, I] (0/1, NaN missing;
@@ -197,6 +199,8 @@ def flag_quality(tutor: TutorModel, correct: np.ndarray, *, num_answers: int = 5
     flags as many students as the model (lowest raw score first, ties broken at random), so its
     precision and recall compare with the model's at equal effort. "gain over raw score, same
     count": the paired per-class difference in precision (model minus that), with its CI.
+    ``details``, if given, receives per-class lists "truth", "low" and "uncertain" ([S] bool
+    each) for further checks (``ask_more_check``).
     """
     correct = np.asarray(correct, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -221,6 +225,9 @@ def flag_quality(tutor: TutorModel, correct: np.ndarray, *, num_answers: int = 5
         same = np.zeros(class_size, dtype=bool)
         same[np.argsort(raw)[:view.low.sum()]] = True
         flags["raw score, same count"].append(same)
+        if details is not None:
+            for key, value in (("truth", truth[-1]), ("low", view.low), ("uncertain", view.uncertain)):
+                details.setdefault(key, []).append(value)
     out = {name: _quality(f, truth) for name, f in flags.items()}
     # paired over classes: the model's precision minus the same-count raw score's (equal counts,
     # so precision and recall differences are equal up to classes with no truly weak student)
@@ -229,3 +236,20 @@ def flag_quality(tutor: TutorModel, correct: np.ndarray, *, num_answers: int = 5
         gains.append(((f_model & t).sum() - (f_raw & t).sum()) / max(f_model.sum(), 1))
     out["gain over raw score, same count"] = FlagQuality(mean_ci(gains), mean_ci(gains), 0.0, len(gains))
     return out
+
+
+def ask_more_check(details: dict) -> dict[str, tuple[float, float]]:
+    """Do the "ask more" flags mark the students the model is likely to misjudge?
+
+    From ``flag_quality(..., details=d)``: the share of students on the wrong side of the cutoff
+    (flagged low but not truly weakest, or the reverse), among the uncertain and among the other
+    students, as (mean, 95% CI) over classes; and the share flagged uncertain.
+    """
+    wrong_uncertain, wrong_certain, share = [], [], []
+    for truth, low, uncertain in zip(details["truth"], details["low"], details["uncertain"]):
+        wrong = low != truth
+        wrong_uncertain.append(wrong[uncertain].mean() if uncertain.any() else np.nan)
+        wrong_certain.append(wrong[~uncertain].mean() if (~uncertain).any() else np.nan)
+        share.append(uncertain.mean())
+    return {"misjudged, ask more": mean_ci(wrong_uncertain), "misjudged, the others": mean_ci(wrong_certain),
+            "share flagged ask more": mean_ci(share)}
