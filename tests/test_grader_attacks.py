@@ -494,3 +494,53 @@ def test_remove_tree_handles_deep_and_unwritable_trees(tmp_path):
         os.close(fd)
     remove_tree(top)
     assert not top.exists() and Path("/etc/passwd").exists()
+
+
+# ------------------------------------------------------------- per-sandbox limits
+def test_sandbox_demotes_every_process_but_the_first():
+    """Fair time: a forked process, in its own session, ends at the lowest priority (nice
+    19, its autogroup too), the student's first process keeps its own."""
+    from metalearn_lite.grading.sandbox import run_submission
+
+    code = ("import os, time\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    time.sleep(2.5)\n"
+            "    group = open('/proc/self/autogroup').read().split()[-1] if os.path.exists('/proc/self/autogroup') else '19'\n"
+            "    print('child nice', os.nice(0), 'group', group, flush=True)\n"
+            "    os._exit(0)\n"
+            "os.wait()\n"
+            "print('main nice', os.nice(0), flush=True)\n")
+    run = run_submission(code, [], Limits(timeout=30))
+    if not run.protections.get("pid_namespace") and os.getuid() != 0:
+        pytest.skip("the sandbox's processes cannot be told apart here (no PID namespace, no uid)")
+    assert "child nice 19 group 19" in run.stdout_tail
+    assert "main nice 0" in run.stdout_tail
+
+
+def test_starved_timeout_is_graded_again_alone(tmp_path, monkeypatch):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "a.py").write_text("x = 1\n")
+    (subs / "b.py").write_text("x = 2\n")
+    calls = []
+    assignment = load_assignment("protonet")
+    _, questions, _, _ = _score(assignment, [])
+
+    def fake(sid, path, assignment_, limits, hide, cpu_share=1.0):
+        first = sid not in calls
+        calls.append(sid)
+        starved = sid == "a" and first
+        result = {"student": sid, "file": path.name, "status": "timeout" if starved else "ok",
+                  "starved": starved, "points": 0.0, "max_points": 10.0, "questions": questions,
+                  "tests": [], "complete": True, "reason": ""}
+        return result, ""
+
+    monkeypatch.setattr(grader_module, "grade_file", fake)
+    rows = {r["student"]: r for r in grade_folder(subs, "protonet", tmp_path / "out", jobs=2,
+                                                  progress=False, limits=LIMITS)}
+    assert sorted(calls[:2]) == ["a", "b"] and calls[2:] == ["a"]  # again, after the others
+    assert rows["a"]["status"] == "ok" and rows["a"]["graded_alone"] is True
+    assert rows["b"]["graded_alone"] is False
+    saved = json.loads((tmp_path / "out" / "students" / "a.json").read_text())
+    assert saved["status"] == "ok"  # the starved timeout was never recorded

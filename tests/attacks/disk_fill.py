@@ -11,4 +11,4 @@ for folder in (".", "/tmp", "/dev/shm", "/var/tmp"):
             written += 15
         except OSError:
             break
-print("wrote MiB:", written)
+print("wrote MiB:", written, flush=True)

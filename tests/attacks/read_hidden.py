@@ -33,7 +33,7 @@ for modname in ("metalearn_lite.grading.assignment",):
         stolen.append(modname)
     except Exception:
         pass
-print("stole", stolen)
+print("stole", stolen, flush=True)
 compute_prototypes = namespace.get("compute_prototypes")
 squared_euclidean_logits = namespace.get("squared_euclidean_logits")
 episode_loss_and_accuracy = namespace.get("episode_loss_and_accuracy")

@@ -5,7 +5,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 class Msg(ctypes.Structure):
     _fields_ = [("mtype", ctypes.c_long), ("mtext", ctypes.c_char * 64)]
 found = []
-for _ in range(20):
+for _ in range(10):
     qid = libc.msgget(0x4D4C3133, 0)
     if qid >= 0:
         msg = Msg()
@@ -15,5 +15,5 @@ for _ in range(20):
         found.append(b"shm")
     if found:
         break
-    time.sleep(0.2)
-print("sysv found", found)
+    time.sleep(0.1)
+print("sysv found", found, flush=True)
