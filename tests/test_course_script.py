@@ -197,3 +197,10 @@ def test_the_printed_url_opens_welcome(course, tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("name", ["setup-cells", "site", "python-smoke", "course"])
+def test_new_scripts_parse_and_are_executable(name):
+    path = REPO / "scripts" / name
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    assert os.access(path, os.X_OK), f"scripts/{name} must be executable"
