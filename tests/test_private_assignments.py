@@ -190,3 +190,20 @@ def test_grading_without_the_private_folder_names_what_is_expected(tmp_path, mon
     (folder / "education" / "hidden_tests.py").write_text("def hidden_cases(qid, seed):\n    return []\n")
     with pytest.raises(AssignmentFolderError, match="no hidden cases"):
         load_assignment("education", folder)
+
+
+def test_loading_the_reference_leaves_the_graders_torch_state_alone(tmp_path):
+    """The solution notebooks seed torch and set one thread; the grader's process keeps its own."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        torch.manual_seed(123)
+        state = torch.random.get_rng_state()
+        write_private_folder(tmp_path, REPO / "solutions", seed=9)
+        load_assignment("maml", tmp_path)
+        assert torch.get_num_threads() == 2
+        assert torch.equal(torch.random.get_rng_state(), state)
+    finally:
+        torch.set_num_threads(before)

@@ -154,10 +154,15 @@ def reference_functions(notebook: str | Path | dict) -> dict:
     nb = notebook if isinstance(notebook, dict) else _read_notebook(Path(notebook))
     where = "notebook" if isinstance(notebook, dict) else str(notebook)
     namespace: dict = {"__name__": "__metalearn_reference__"}
-    for i, _, source in _code_cells(nb):
-        if _is_selfcheck_cell(source):
-            continue
-        exec(compile(source, f"{where} cell {i}", "exec"), namespace)  # noqa: S102 - instructor code
+    threads, rng = torch.get_num_threads(), torch.random.get_rng_state()
+    try:  # the notebook may seed torch or set its threads: the grader's own state stays as it was
+        for i, _, source in _code_cells(nb):
+            if _is_selfcheck_cell(source):
+                continue
+            exec(compile(source, f"{where} cell {i}", "exec"), namespace)  # noqa: S102 - instructor code
+    finally:
+        torch.set_num_threads(threads)
+        torch.random.set_rng_state(rng)
     return namespace
 
 
@@ -174,7 +179,10 @@ def notebook_questions(nb: dict, name: str, where: str = "notebook") -> list[Que
         base = known.get(qid)
         fields = {f: meta[f] for f in _QUESTION_FIELDS if f in meta}
         if "function" not in fields and base is None:
-            defs = [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+            try:
+                defs = [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+            except SyntaxError:
+                defs = []
             if not defs:
                 raise AssignmentFolderError(f"{where} cell {i}: question {qid} names no function "
                                             "(add metadata.metalearn.function or a def)")
