@@ -1,8 +1,11 @@
-"""``metalearn homework generate|private|gradescope``: exercises, the private folder, Gradescope.
+"""``metalearn homework ACTION``: the instructor's side of the homework.
 
-``generate`` writes ``exercises/`` (student versions) from ``solutions/``; ``private OUT``
-writes the private assignment folder the grader reads (reference code, hidden tests,
-points, a term seed: ``metalearn_lite/grading/private.py``).
+``generate`` writes ``exercises/`` (student versions) from ``solutions/`` (or from a private
+folder's new assignments); ``private OUT`` writes the private assignment folder the grader
+reads (reference code, hidden tests, points, a term seed: ``grading/private.py``);
+``gradescope NAME`` an autograder zip (``grading/gradescope.py``); ``nbgrader NAME`` an
+nbgrader source notebook (``grading/nbgrader_export.py``); ``export GRADES_DIR`` a Canvas
+or plain gradebook CSV through a roster (``grading/lms.py``).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ __all__ = ["register", "run_generate", "run_private", "run_gradescope", "run_exp
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("homework", help="author homework: generate exercises/ from solutions/")
+    parser = subparsers.add_parser("homework", help="homework for instructors: exercises, private folder, Gradescope, nbgrader, LMS export")
     sub = parser.add_subparsers(dest="homework_command", metavar="ACTION")
     gen = sub.add_parser("generate", help="write exercises/ (student versions) from solutions/")
     gen.add_argument("--solutions", default="solutions",
