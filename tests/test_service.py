@@ -241,6 +241,8 @@ def _deep(n: int) -> str:
 BAD = {
     "not json": ("{answers: [", 422, "JSON"),
     "empty body": ("", 422, "Invalid JSON"),
+    "not UTF-8": (b"\xff\xfe{}", 422, "Invalid JSON"),
+    "NaN for correct": ('{"answers": [{"item": "item_01", "correct": NaN}]}', 422, "answers.0.correct"),
     "a list, not an object": ([], 422, "should be an object"),
     "no answers field": ({}, 422, "answers"),
     "answers not a list": ({"answers": {"item": "item_01"}}, 422, "valid array"),
