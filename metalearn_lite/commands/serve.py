@@ -10,7 +10,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "serve", help="serve the adaptive tutor over HTTP (next item, predicted mastery, health)",
         description="Start the adaptive tutor service: POST /next-item, POST /mastery, GET /health, GET /items "
-        "(OpenAPI page at /docs). Needs the 'serve' extra: pip install -c constraints.txt -e '.[serve]'.")
+        "(API description at /openapi.json). Needs the 'serve' extra: pip install -c constraints.txt -e '.[serve]'.")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free port)")
