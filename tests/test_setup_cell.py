@@ -137,3 +137,12 @@ def test_the_cell_installs_when_the_package_is_missing(tmp_path):
         f"metalearn_lite is not installed here: installing metalearn-lite 1.2.3 from {wheel.as_uri()} ...",
         "installed metalearn_lite fake"]
     assert json.loads((fake / "pip" / "args.json").read_text()) == ["install", "-q", f"metalearn-lite @ {wheel.as_uri()}"]
+
+
+def test_readme_has_colab_and_binder_badges_for_every_notebook():
+    from tools.course_links import notebooks, readme_with_badges
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert readme_with_badges(text) == text, "README's badge table is stale: python -m tools.course_links --write-readme"
+    for notebook in notebooks():
+        assert course_links().colab(notebook) in text, notebook

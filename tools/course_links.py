@@ -64,3 +64,65 @@ def course_links(repo: Path = REPO) -> CourseLinks:
     links = CourseLinks(url, project["version"])
     links.owner_name  # noqa: B018  (validates the URL)
     return links
+
+
+# ------------------------------------------------------------------ README badges
+BADGES_START = "<!-- launch-badges: start (python -m tools.course_links --write-readme) -->"
+BADGES_END = "<!-- launch-badges: end -->"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+
+
+def notebooks(repo: Path = REPO) -> list[str]:
+    """Repo-relative paths of the chapters then the homework (exercises/), sorted."""
+    return [p.relative_to(repo).as_posix() for folder in ("notebooks", "exercises")
+            for p in sorted((repo / folder).glob("*.ipynb"))]
+
+
+def badges_block(repo: Path = REPO) -> str:
+    """The README's table of Colab/Binder badges, one row per notebook, between the markers."""
+    links = course_links(repo)
+    rows = [BADGES_START, "", "| notebook | Colab | Binder |", "|---|---|---|"]
+    for notebook in notebooks(repo):
+        rows.append(f"| `{notebook}` | [![Open in Colab]({COLAB_BADGE})]({links.colab(notebook)}) "
+                    f"| [![Binder]({BINDER_BADGE})]({links.binder(notebook)}) |")
+    return "\n".join(rows + ["", BADGES_END])
+
+
+def readme_with_badges(readme: str, repo: Path = REPO) -> str:
+    """``readme`` with the text between the badge markers replaced (ValueError if they are missing)."""
+    start, end = readme.find(BADGES_START), readme.find(BADGES_END)
+    if start < 0 or end < start:
+        raise ValueError(f"README.md lacks the markers {BADGES_START!r} ... {BADGES_END!r}")
+    return readme[:start] + badges_block(repo) + readme[end + len(BADGES_END):]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tools.course_links",
+                                     description="Colab/Binder badges in README.md, one per notebook.")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write-readme", action="store_true", help="rewrite the badge table in README.md")
+    group.add_argument("--check-readme", action="store_true", help="exit 1 if the badge table is out of date")
+    args = parser.parse_args(argv)
+    path = REPO / "README.md"
+    text = path.read_text(encoding="utf-8")
+    wanted = readme_with_badges(text)
+    if args.check_readme:
+        if wanted != text:
+            print("README.md: the launch-badge table is out of date: python -m tools.course_links --write-readme",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if wanted != text:
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(wanted, encoding="utf-8")
+        tmp.replace(path)
+    print(f"README.md: badges for {len(notebooks())} notebooks")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
