@@ -12,7 +12,8 @@ sidecar with this command, the steps run and the figures).
 
 Prints the query MSE of the predictive mean at 1/3/10/20/40 context points (600 test tasks,
 95% CIs) next to the shipped MAML's (``maml_sinusoid.pt``, trained at K = 5) after 10 gradient
-steps with alpha = 0.01, on the same tasks. The GP-curve transformer is made by
+steps with alpha = 0.01, on the same tasks (and both medians: from 1-3 points a few of MAML's tasks
+blow up and swamp its mean). The GP-curve transformer is made by
 ``bench/train_np.py --model transformer``.
 """
 from __future__ import annotations
@@ -75,6 +76,9 @@ def compare_with_maml(model: InContextRegressor, num_tasks: int, tasks: Sinusoid
                                     ep.query_y, inner_lr=0.01, max_steps=10)
             m = mean_confidence_interval(curve[:, -1].tolist())
             row["maml_10_steps"] = (round(m.mean, 4), round(m.ci95, 4))
+            # a step from 1-3 points can blow up on a few tasks and swamp the mean: the median too
+            row["maml_10_steps_median"] = (round(float(curve[:, -1].median()), 4), 0.0)
+            row["transformer_median"] = (round(float(mse.median()), 4), 0.0)
         table[n_c] = row
     return table
 
