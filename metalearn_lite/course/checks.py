@@ -12,6 +12,13 @@ package's own function and compares with the helpers here. Three outcomes:
 - wrong answer: raises ``CheckFailed`` (an ``AssertionError``) whose message says what
   was expected, what came, and the hint.
 
+One checking core for the whole course: tensors, numbers, truth values and lists of them
+are compared by :func:`metalearn_lite.grading.compare.compare`, the comparator the
+homework's ``check`` (:mod:`metalearn_lite.grading.selfcheck`) and the grader use, so the
+rules and the words are the same everywhere (``✗ name: expected shape [3, 2], got [3]``,
+then ``Hint: ...``). A chapter check raises where the homework's prints, because a chapter
+check guards the cells after it.
+
 API
 ---
 ``report(name, passed, hint="", note="") -> bool``
@@ -25,11 +32,12 @@ API
     ``NotImplementedError`` or returns a placeholder; any other exception becomes a
     ``CheckFailed`` naming the exception.
 ``expect_close(name, got, expected, atol=1e-6, rtol=0.0, hint="", note="", quiet=False) -> bool``
-    Strict on kind and shape, tolerant on values: a ``torch.Tensor`` answer must be a
-    tensor of the same shape (and a floating dtype when the expected one is floating,
-    integer/bool when it is not), a ``numpy.ndarray`` an array, a number a real number (a
-    0-d tensor is refused with "use .item()"); tuples/lists/dicts are compared item by
-    item (``name[0]``, ``name['mean']``). NaNs fail. ``quiet=True``: no ``✓`` line (for
+    Strict on kind and shape, tolerant on values (the grader's rules): a tensor answer must
+    be a tensor of the same shape, with a floating dtype when the expected one is floating
+    and an integer/bool dtype when it is not; a number and a 0-d tensor are interchangeable
+    (``x.mean()`` and ``x.mean().item()`` both pass); a NumPy scalar counts as a number;
+    a ``numpy.ndarray`` must be an array; tuples/lists/dicts are compared item by item
+    (``name[0]``, ``name['mean']``). NaN and inf fail. ``quiet=True``: no ``✓`` line (for
     the parts of a check that reports once at the end).
 ``expect_equal(name, got, expected, hint="", note="", quiet=False) -> bool``
     ``expect_close`` with zero tolerance (for labels, indices, counts).
@@ -43,14 +51,16 @@ Example (a chapter's ``checks_<chapter>.py``)::
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from ..grading.compare import compare
+from ..grading.harness import encode_value
+
 __all__ = [
+    "failure_message",
     "CheckFailed",
     "NOT_ANSWERED",
     "report",
@@ -131,53 +141,47 @@ def _shape(x) -> str:
     return "[" + ", ".join(str(int(s)) for s in x.shape) + "]"
 
 
+def failure_message(where: str, message: str, hint: str = "") -> str:
+    """The one wording of a failed check, shared with the homework's ``check``:
+    ``✗ <where>: <what was expected, what came>`` and, on its own line, ``Hint: <hint>``."""
+    return f"✗ {where}: {message}" + (f"\n  Hint: {hint}" if hint else "")
+
+
 def _fail(name: str, message: str, hint: str) -> None:
-    raise CheckFailed(f"✗ {name}: {message}" + (f" (hint: {hint})" if hint else ""))
+    raise CheckFailed(failure_message(name, message, hint))
+
+
+def _needs_python_walk(expected: Any) -> bool:
+    """True when ``expected`` holds something the grader's JSON form has no word for
+    (a dict of tensors, a NumPy array): those levels are walked here, the leaves compared
+    by the grader's comparator."""
+    if isinstance(expected, (dict, np.ndarray)):
+        return True
+    if type(expected) in (tuple, list):
+        return any(_needs_python_walk(e) for e in expected)
+    return False
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar counts as the Python number it holds (``np.float32(0.25)`` -> ``0.25``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _compare(name: str, got: Any, expected: Any, atol: float, rtol: float, hint: str) -> None:
-    """Raise ``CheckFailed`` unless ``got`` matches ``expected`` (kind, shape, values)."""
-    if isinstance(expected, torch.Tensor):
-        if not isinstance(got, torch.Tensor):
-            _fail(name, f"expected a torch.Tensor of shape {_shape(expected)}, "
-                        f"got {type(got).__name__}", hint)
-        if tuple(got.shape) != tuple(expected.shape):
-            _fail(name, f"expected shape {_shape(expected)}, got shape {_shape(got)}", hint)
-        if expected.is_floating_point() != got.is_floating_point():
-            _fail(name, f"expected dtype {expected.dtype}, got {got.dtype}", hint)
-        g = got.detach().to("cpu", torch.float64)
-        e = expected.detach().to("cpu", torch.float64)
-        _compare_values(name, g.numpy(), e.numpy(), atol, rtol, hint)
-    elif isinstance(expected, np.ndarray):
+    """Raise ``CheckFailed`` unless ``got`` matches ``expected`` (kind, shape, dtype, values).
+
+    Tensors, numbers, truth values and lists/tuples of them go to the grader's comparator
+    (:func:`metalearn_lite.grading.compare.compare`, the one the homework's ``check`` and the
+    grader use), so a chapter check and a homework check give the same verdict and the same
+    words; only dicts and NumPy arrays, which the grader never receives, are walked here.
+    """
+    got = _plain(got)
+    if isinstance(expected, np.ndarray):
         if not isinstance(got, np.ndarray):
             _fail(name, f"expected a numpy array of shape {_shape(expected)}, "
                         f"got {type(got).__name__}", hint)
-        if got.shape != expected.shape:
-            _fail(name, f"expected shape {_shape(expected)}, got shape {_shape(got)}", hint)
-        _compare_values(name, got.astype(np.float64), expected.astype(np.float64), atol, rtol, hint)
-    elif isinstance(expected, (bool, np.bool_)):
-        if not isinstance(got, (bool, np.bool_)):
-            _fail(name, f"expected True or False, got {type(got).__name__}", hint)
-        if bool(got) != bool(expected):
-            _fail(name, f"expected {bool(expected)}, got {bool(got)}", hint)
-    elif isinstance(expected, numbers.Real):
-        if isinstance(got, torch.Tensor):
-            _fail(name, f"expected a Python number, got a tensor of shape {_shape(got)}"
-                        " (use .item() for a one-element tensor)", hint)
-        if isinstance(got, np.ndarray):
-            _fail(name, f"expected a Python number, got a numpy array of shape {_shape(got)}"
-                        " (use .item() for a one-element array)", hint)
-        if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real):
-            _fail(name, f"expected a number, got {type(got).__name__}", hint)
-        _compare_values(name, np.asarray(float(got)), np.asarray(float(expected)), atol, rtol, hint)
-    elif isinstance(expected, (tuple, list)):
-        if not isinstance(got, (tuple, list)):
-            _fail(name, f"expected a {type(expected).__name__} of {len(expected)} items, "
-                        f"got {type(got).__name__}", hint)
-        if len(got) != len(expected):
-            _fail(name, f"expected {len(expected)} items, got {len(got)}", hint)
-        for i, (g, e) in enumerate(zip(got, expected)):
-            _compare(f"{name}[{i}]", g, e, atol, rtol, hint)
+        _compare(name, torch.from_numpy(np.ascontiguousarray(got)),
+                 torch.from_numpy(np.ascontiguousarray(expected)), atol, rtol, hint)
     elif isinstance(expected, dict):
         if not isinstance(got, dict):
             _fail(name, f"expected a dict with keys {sorted(expected)}, got {type(got).__name__}", hint)
@@ -185,26 +189,24 @@ def _compare(name: str, got: Any, expected: Any, atol: float, rtol: float, hint:
             _fail(name, f"expected keys {sorted(expected)}, got {sorted(got)}", hint)
         for key in expected:
             _compare(f"{name}[{key!r}]", got[key], expected[key], atol, rtol, hint)
+    elif type(expected) in (tuple, list) and _needs_python_walk(expected):
+        if type(got) not in (tuple, list):
+            _fail(name, f"expected a list/tuple of {len(expected)} items, got {type(got).__name__}", hint)
+        if len(got) != len(expected):
+            _fail(name, f"expected {len(expected)} items, got {len(got)}", hint)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            _compare(f"{name}[{i}]", g, e, atol, rtol, hint)
+    elif isinstance(expected, (torch.Tensor, bool, int, float, tuple, list)):
+        if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor) and got.is_complex():
+            _fail(name, "expected a real tensor, got a complex tensor", hint)
+        if type(got) in (tuple, list):
+            got = [_plain(g) for g in got]
+        verdict = compare(encode_value(expected), encode_value(got), rtol=rtol, atol=atol, _path=name)
+        if not verdict.passed:  # the verdict's message starts with the path (``name``)
+            raise CheckFailed(f"✗ {verdict.message}" + (f"\n  Hint: {hint}" if hint else ""))
     else:
         if type(got) is not type(expected) or got != expected:
             _fail(name, f"expected {expected!r}, got {got!r}", hint)
-
-
-def _compare_values(name: str, got: np.ndarray, expected: np.ndarray,
-                    atol: float, rtol: float, hint: str) -> None:
-    if np.isnan(got).any() and not np.isnan(expected).any():
-        _fail(name, "your answer contains NaN", hint)
-    bad = ~np.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=True)
-    if bad.any():
-        error = np.abs(got - expected)
-        worst = int(np.nanargmax(np.where(bad, error, -np.inf)))
-        g, e = got.reshape(-1)[worst], expected.reshape(-1)[worst]
-        where = "" if got.ndim == 0 else f" at flat index {worst} ({int(bad.sum())} of {bad.size} entries off)"
-        _fail(name, f"values differ{where}: got {_fmt(g)}, expected {_fmt(e)}", hint)
-
-
-def _fmt(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{x:.6g}"
 
 
 def expect_close(name: str, got: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0,

@@ -93,7 +93,8 @@ def _describe(got) -> str:
         items = got.get("items")
         return f"a list of {len(items)} items" if type(items) is list else "a malformed list"
     if kind == "tensor":
-        return "a malformed tensor"
+        well_formed = _as_tensor(got)  # its shape is checked to be a few small integers
+        return f"a tensor of shape {well_formed['shape']}" if well_formed else "a malformed tensor"
     if kind in ("number", "bool"):
         return "a number" if kind == "number" else "a truth value"
     return "an unknown value"
@@ -126,17 +127,18 @@ def compare(expected: dict, got, rtol: float = 1e-5, atol: float = 1e-7, _path: 
             if type(got) is dict and got.get("kind") == "unsupported" and got.get("type") == "not finite":
                 # the child could not encode the output as finite JSON (harness.emit)
                 return Verdict(False, "not_finite", f"{_path}: contains a NaN or inf")
-            return Verdict(False, "wrong_type", f"{_path}: expected a tensor of shape "
-                           f"{exp['shape']}, got {_describe(got)}")
+            wanted = "a number" if kind == "number" else f"a tensor of shape {exp['shape']}"
+            return Verdict(False, "wrong_type", f"{_path}: expected {wanted}, got {_describe(got)}")
         if tensor["shape"] != exp["shape"]:
             return Verdict(False, "wrong_shape", f"{_path}: expected shape {exp['shape']}, "
-                           f"got {tensor['shape']}")
+                           f"got shape {tensor['shape']}")
         floating = exp["dtype"] in FLOAT_DTYPES
+        noun = "number" if kind == "number" else "tensor"
         if floating and tensor["dtype"] not in FLOAT_DTYPES:
-            return Verdict(False, "wrong_dtype", f"{_path}: expected a floating-point tensor, "
+            return Verdict(False, "wrong_dtype", f"{_path}: expected a floating-point {noun}, "
                            f"got dtype {_dtype_word(tensor['dtype'])}")
         if not floating and tensor["dtype"] not in INT_DTYPES:
-            return Verdict(False, "wrong_dtype", f"{_path}: expected an integer tensor, "
+            return Verdict(False, "wrong_dtype", f"{_path}: expected an integer {noun}, "
                            f"got dtype {_dtype_word(tensor['dtype'])}")
         worst = 0.0
         for e, g in zip(exp["data"], tensor["data"]):
