@@ -19,7 +19,7 @@ from tools.setup_cell import CELL_ID, apply, cell_source, main, render
 REPO = Path(__file__).resolve().parents[1]
 # The chapters that carry the cell now; the lead adds the rest with scripts/setup-cells.
 WITH_CELL = ["00_welcome", "01_tasks_and_episodes", "04_neural_processes", "07_beyond_the_core",
-             "08_beyond_the_core_ii"]
+             "08_beyond_the_core_ii", "09_in_context_learning"]
 LINKS = CourseLinks("https://github.com/owner/course", "1.2.3")
 
 
