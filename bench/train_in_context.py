@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-tasks", type=int, default=600)
     parser.add_argument("--out", type=Path, default=CHECKPOINTS)
     args = parser.parse_args(argv)
-    command = "python " + " ".join(shlex.quote(a) for a in ["bench/train_in_context.py", *sys.argv[1:]])
+    command = "python " + " ".join(shlex.quote(a) for a in ["bench/train_in_context.py",
+                                                             *(sys.argv[1:] if argv is None else argv)])
     print(f"command: {command}")
     seed_everything(args.seed, num_threads=args.threads)
     tasks = SinusoidTasks()

@@ -184,7 +184,7 @@ def train(kind: str, args: argparse.Namespace, out: Path) -> None:
     cls, filename = NAMES[kind]
     state = {"model": cls, "config": config,
              "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-    metadata = {"command": "python " + " ".join(shlex.quote(a) for a in ["bench/train_np.py", *sys.argv[1:]]),
+    metadata = {"command": args.command,
                 "config": config, "steps": steps_done[0], "batch": args.batch, "lr": lr, "seed": args.seed,
                 "train_context": list(context), "budget_minutes": args.budget_minutes,
                 "budget_cpu_minutes": args.budget_cpu_minutes,
@@ -230,10 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-tasks", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=CHECKPOINTS)
     args = parser.parse_args(argv)
+    args.command = "python " + " ".join(shlex.quote(a) for a in ["bench/train_np.py",
+                                                                  *(sys.argv[1:] if argv is None else argv)])
     if args.table:
         seed_everything(args.seed, num_threads=args.threads)
         models = {LABELS[k]: m for k in NAMES if (m := load_shipped(k, args.out)) is not None}
-        print("command: python " + " ".join(shlex.quote(a) for a in ["bench/train_np.py", *sys.argv[1:]]))
+        print(f"command: {args.command}")
         wall = time.perf_counter()
         table = context_table(models, GPCurves(), args.eval_tasks)
         print(f"{args.eval_tasks} tasks per context size, {EXTRA_TARGETS} extra targets, default GPCurves(); "
