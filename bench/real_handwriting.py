@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 import time
@@ -321,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--from-json needs --record DIR")
         for path in args.from_json:
             stored = json.loads(path.read_text())
-            record(args.record, stored["accuracy"], [stored["command"]], stored["episodes"], log, stored["queries"])
+            run_command = re.sub(r" --json \S+", "", stored["command"])   # where it wrote is no part of it
+            record(args.record, stored["accuracy"], [run_command], stored["episodes"], log, stored["queries"])
         return 0
     seed_everything(args.seed, num_threads=args.threads)
     pools = test_pools(args.omniglot_root, log)

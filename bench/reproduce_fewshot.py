@@ -53,6 +53,23 @@ Usage::
         --budget-minutes 22 --episodes 600 --threads 1
     python bench/reproduce_fewshot.py --methods fomaml --data glyphs --maml-settings 20w1s,20w5s \\
         --budget-minutes 60 --max-steps 498 --episodes 600 --threads 1
+
+Real handwriting (the two small Omniglot background sets, from the loader: the cache,
+``$METALEARN_LITE_OMNIGLOT``, ``--omniglot-root`` or ``../shared/data/omniglot``): ``--data
+small1`` trains on ``images_background_small1`` and tests on the alphabets of
+``images_background_small2`` that small1 lacks (they share Latin and Greek), ``glyphs+small1``
+fine-tunes the shipped Glyphs models instead of starting from random weights; ``--rotations``,
+``--affine`` and ``--within-alphabet`` augment, ``--init-from`` continues a run. ProtoNet is also
+tested on Lake's 20-way within-alphabet task (``lake20``; bench/real_handwriting.py). The shipped
+``protonet_glyphs_small1_conv4.pt`` came from two such runs (README "Results")::
+
+    python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s,20w1s \\
+        --budget-minutes 9.5 --episodes 200 --test-queries 5 --rotations 0,90,180,270 --affine \\
+        --within-alphabet 0.5 --threads 1 --save-checkpoints run1
+    python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s \\
+        --budget-minutes 9.5 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
+        --within-alphabet 0.5 --threads 1 --init-from run1/protonet_glyphs_small1_conv4.pt \\
+        --save-checkpoints metalearn_lite/checkpoints
 """
 from __future__ import annotations
 
@@ -231,7 +248,7 @@ def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s:
         model.load_state_dict(pretrained_glyphs_maml(first_order=first_order)[0].model.state_dict())
         log(f"  MAML: fine-tuning the shipped Glyphs {'first' if first_order else 'second'}-order MAML")
     maml = MAML(model, F.cross_entropy, inner_lr=args.inner_lr, num_inner_steps=args.train_inner_steps,
-                first_order=first_order, metric_fn=accuracy, strategy="loop")
+                first_order=first_order, metric_fn=accuracy)
     augment = _augmenter(args)
     optimiser = torch.optim.Adam(maml.parameters(), lr=args.maml_outer_lr)
     accs: list[float] = []
@@ -244,9 +261,8 @@ def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s:
         if args.affine:
             from metalearn_lite.tasks.episode import Episode
             batch = Episode.stack([augment(task) for task in batch])
-        result = maml.meta_loss(batch)
         optimiser.zero_grad(set_to_none=True)
-        result.loss.backward()
+        result = maml.meta_step(batch)   # the fast path: meta-gradient accumulated task by task (README "Speed")
         optimiser.step()
         accs.append(float(result.query_metric.mean()))
         if (i + 1) % max(1, args.log_every // 10) == 0:
@@ -363,7 +379,7 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
             "within_alphabet_fraction": args.within_alphabet,
             "augmentation": {"rotations": args.rotations, "affine": args.affine,
                              "affine_degrees": args.affine_degrees if args.affine else 0},
-            "note": (f"trained {args.budget_minutes:g} min wall (at most {args.max_steps} steps) on a shared 2-core "
+            "note": (f"trained {args.budget_minutes:g} min wall on a shared 2-core "
                      "CPU; tested on real alphabets it never saw (test_alphabets); lake20 = 20-way one-shot "
                      "within one alphabet, support and query by different drawers (Lake et al. 2015)")})
     for run in runs:
