@@ -4,7 +4,9 @@
 - second order == a hand-unrolled chain  prod_s (I - alpha H_s) grad L_Q(theta')  built
   from Hessian-vector products (double backward);
 - first order == the same chain with the Hessians dropped (inner gradient held constant);
-- batched (vmap) == per-task loop, on the MLP and on Conv-4 with its norm layer, in float64.
+- batched (vmap) == per-task loop, on the MLP and on Conv-4 with its norm layer, in float64;
+- the fast path (``meta_backward``: per-chunk backward, grouped convolutions, the native
+  batch-norm kernel) == the per-task reference, float64, second order, 1 and 5 steps.
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from metalearn_lite import Episode, EpisodeError
-from metalearn_lite.algorithms.maml import MAML, choose_strategy, inner_loop, meta_loss
-from metalearn_lite.models import MLP, Conv4
+from metalearn_lite.algorithms.maml import MAML, accuracy, choose_strategy, inner_loop, meta_backward, meta_loss
+from metalearn_lite.models import MLP, BatchStatNorm2d, Conv4
+from metalearn_lite.training import meta_train
 from metalearn_lite.tasks import SinusoidTasks
 
 torch.set_default_dtype(torch.float32)
@@ -126,7 +129,10 @@ def test_vmap_equals_loop_on_mlp(steps, first_order):
 
 @pytest.mark.parametrize("steps", [1, 3])
 def test_vmap_equals_loop_on_conv4_with_batch_norm_second_order(steps):
-    """The trap measured on torch 2.13: built-in norms are wrong here; ours must be exact."""
+    """The trap measured on torch 2.13: built-in norms are wrong here; ours must be exact.
+
+    The loop runs BatchStatNorm2d's native kernel, vmap its plain-tensor formula (inside
+    torch.func transforms), so this also checks that the switch happens under vmap."""
     torch.manual_seed(3)
     model = Conv4(in_channels=1, num_classes=3, hidden=8, norm="batch").double()
     x = torch.rand(2, 6, 1, 28, 28, dtype=torch.float64)
@@ -229,3 +235,150 @@ def test_meta_loss_rejects_unbatched_episode_and_bad_strategy():
     with pytest.raises(ValueError, match="num_inner_steps"):
         inner_loop(model, dict(model.named_parameters()), ep[0].support_x, ep[0].support_y, F.mse_loss,
                    num_inner_steps=-1)
+
+
+# --- the fast path (issue 18): meta_backward == the per-task reference ---------------------------
+
+def _conv4_episode(num_tasks=3, seed=5):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(num_tasks, 6, 1, 28, 28, generator=gen, dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1, 2, 2]).repeat(num_tasks, 1)
+    qx = torch.rand(num_tasks, 9, 1, 28, 28, generator=gen, dtype=torch.float64)
+    qy = torch.tensor([0, 1, 2]).repeat(3).repeat(num_tasks, 1)
+    return Episode(x, y, qx, qy, num_ways=3, num_shots=2, num_queries=3, batched=True)
+
+
+def _abs_close(a, b, tol=1e-10):
+    """Absolute error relative to the largest entry of the whole meta-gradient (a conv bias that
+    feeds a batch norm has a true gradient of 0, so a per-tensor relative error is meaningless)."""
+    scale = max(float(x.abs().max()) for x in a)
+    return max(float((x - y).abs().max()) for x, y in zip(a, b)) / scale < tol
+
+
+def _reference_grads(model, episode, steps, first_order=False, native=True):
+    for m in model.modules():
+        if isinstance(m, BatchStatNorm2d):
+            m.native = native
+    theta = dict(model.named_parameters())
+    r = meta_loss(model, theta, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=0.1,
+                  first_order=first_order, strategy="loop")
+    grads = torch.autograd.grad(r.loss, list(theta.values()))
+    for m in model.modules():
+        if isinstance(m, BatchStatNorm2d):
+            m.native = True
+    return grads, r
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+@pytest.mark.parametrize("tasks_per_chunk,batched", [(1, True), (2, True), (1, False)])
+def test_meta_backward_equals_per_task_reference_on_conv4_second_order(steps, tasks_per_chunk, batched):
+    """float64, second order, Conv-4 with its batch norm: the accumulated (and grouped-convolution)
+    meta-gradient equals the readable reference (meta_loss loop, plain-tensor norm) to 1e-10."""
+    torch.manual_seed(3)
+    model = Conv4(in_channels=1, num_classes=3, hidden=8, norm="batch").double()
+    episode = _conv4_episode()
+    expected, ref = _reference_grads(model, episode, steps, native=False)
+    theta = dict(model.named_parameters())
+    result = meta_backward(model, theta, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=0.1,
+                           tasks_per_chunk=tasks_per_chunk, batched=batched)
+    got = [p.grad for p in theta.values()]
+    assert _abs_close(expected, got), [float((a - b).abs().max()) for a, b in zip(expected, got)]
+    assert torch.allclose(result.query_losses, ref.query_losses, rtol=0, atol=1e-12)
+    assert not result.loss.requires_grad and result.extras["backward_done"]
+    assert result.strategy == ("accumulate-grouped" if batched else "accumulate")
+    # The second-order terms matter here: first order is measurably different.
+    first, _ = _reference_grads(model, episode, steps, first_order=True)
+    assert not _abs_close(expected, first, tol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["group", "none"])
+def test_meta_backward_grouped_other_norms_and_first_order(norm):
+    torch.manual_seed(4)
+    model = Conv4(in_channels=1, num_classes=3, hidden=8, norm=norm).double()
+    episode = _conv4_episode(num_tasks=3, seed=6)
+    for first_order in (False, True):
+        expected, _ = _reference_grads(model, episode, 2, first_order=first_order)
+        model.zero_grad(set_to_none=True)
+        theta = dict(model.named_parameters())
+        meta_backward(model, theta, episode, F.cross_entropy, num_inner_steps=2, inner_lr=0.1,
+                      first_order=first_order, tasks_per_chunk=2)
+        assert _abs_close(expected, [p.grad for p in theta.values()])
+
+
+def test_native_batch_norm_second_order_equals_plain_tensor_formula():
+    """Outside vmap the native kernel's double backward is exact (what makes it usable here)."""
+    torch.manual_seed(5)
+    model = Conv4(in_channels=1, num_classes=3, hidden=8).double()
+    episode = _conv4_episode(num_tasks=2, seed=7)
+    native, _ = _reference_grads(model, episode, 3, native=True)
+    plain, _ = _reference_grads(model, episode, 3, native=False)
+    assert _abs_close(plain, native)
+
+
+def test_task_batched_forward_equals_per_task_functional_call():
+    torch.manual_seed(6)
+    model = Conv4(in_channels=1, num_classes=4, hidden=8).double()
+    params = {k: v.detach() + 0.1 * torch.randn(3, *v.shape, dtype=torch.float64)
+              for k, v in model.named_parameters()}
+    x = torch.rand(3, 5, 1, 28, 28, dtype=torch.float64)
+    out = model.task_batched_forward(params, x)
+    for i in range(3):
+        expected = functional_call(model, {k: v[i] for k, v in params.items()}, (x[i],))
+        assert torch.allclose(out[i], expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"\[T, n, 1, H, W\]"):
+        model.task_batched_forward(params, x[0])
+
+
+def test_maml_meta_step_accumulates_the_meta_gradient_and_meta_train_uses_it():
+    torch.manual_seed(7)
+    model = Conv4(in_channels=1, num_classes=3, hidden=8).double()
+    episode = _conv4_episode(num_tasks=2, seed=8)
+    maml = MAML(model, F.cross_entropy, inner_lr=0.1, num_inner_steps=1, metric_fn=accuracy)
+    expected = torch.autograd.grad(maml.meta_loss(episode).loss, list(maml.parameters()))
+    maml.zero_grad(set_to_none=True)
+    result = maml.meta_step(episode)
+    assert result.strategy == "accumulate-grouped" and result.query_metric.shape == (2,)
+    assert _abs_close(expected, [p.grad for p in maml.parameters()])
+    # meta_train takes the detached loss and steps with the gradients meta_step filled.
+    before = [p.detach().clone() for p in maml.parameters()]
+    history = meta_train(lambda step: maml.meta_step(episode).loss, torch.optim.SGD(maml.parameters(), lr=0.1), 2,
+                         progress=False)
+    assert len(history.steps) == 2
+    assert any(not torch.equal(a, p) for a, p in zip(before, maml.parameters()))
+    # A detached loss with no gradient filled is a mistake, not a silent no-op.
+    with pytest.raises(ValueError, match="without a graph"):
+        meta_train(lambda step: maml.meta_step(episode).loss.detach() * 0 + torch.zeros(()),
+                   torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), 1, progress=False)
+
+
+def test_meta_step_on_mlp_uses_vmap_and_meta_sgd_gets_gradients():
+    maml = MAML(MLP(1, (16,), 1), F.mse_loss, inner_lr=0.01, learn_inner_lr=True)
+    batch = SinusoidTasks().sample(4, 5, 5, generator=0)
+    expected = torch.autograd.grad(maml.meta_loss(batch).loss, list(maml.parameters()))
+    assert maml.meta_step(batch).strategy == "vmap"
+    assert _max_rel(expected, [p.grad for p in maml.parameters()]) < 1e-5
+    maml.zero_grad(set_to_none=True)
+    maml.model.double()
+    maml.inner_lrs.double()
+    ep = _double_episode(num_tasks=3)
+    maml.strategy = "loop"
+    expected = torch.autograd.grad(maml.meta_loss(ep).loss, list(maml.parameters()))
+    model, params = maml.model, maml.params()
+    meta_backward(model, params, ep, F.mse_loss, num_inner_steps=1, inner_lr=maml.inner_lr(), tasks_per_chunk=2)
+    assert _abs_close(expected, [p.grad for p in maml.parameters()])
+
+
+def test_meta_backward_rejects_bad_input():
+    model = Conv4(in_channels=1, num_classes=3, hidden=8)
+    episode = _conv4_episode(num_tasks=1).tensors()
+    ep = Episode(*(t.float() if t.is_floating_point() else t for t in episode), batched=True)
+    theta = dict(model.named_parameters())
+    with pytest.raises(EpisodeError, match="batched"):
+        meta_backward(model, theta, ep[0], F.cross_entropy)
+    with pytest.raises(ValueError, match="tasks_per_chunk"):
+        meta_backward(model, theta, ep, F.cross_entropy, tasks_per_chunk=0)
+    with pytest.raises(ValueError, match="task_batched_forward"):
+        meta_backward(MLP(), dict(MLP().named_parameters()), SinusoidTasks().sample(2, 5, 5, generator=0),
+                      F.mse_loss, batched=True)
+    with pytest.raises(ValueError, match="require grad"):
+        meta_backward(model, {k: v.detach() for k, v in theta.items()}, ep, F.cross_entropy)

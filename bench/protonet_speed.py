@@ -1,0 +1,141 @@
+"""ProtoNet training speed on Conv-4: episodes/s of the package's path vs a plain per-episode loop.
+
+One training episode = one forward of all support and query images through the Conv-4
+embedding, prototypes, squared-Euclidean logits, cross-entropy, backward, Adam step. The
+variants alternate in one process (so machine noise hits them alike); we report the median
+episodes/s of the repeats and the ratio to the baseline, for 60-way 5-shot 5-query (Snell
+et al.'s training episodes) and 5-way 1-shot 15-query.
+
+- ``plain``: the baseline, a plain loop over episodes with a Conv-4 built from
+  ``nn.Conv2d, nn.BatchNorm2d(track_running_stats=False), nn.ReLU, nn.MaxPool2d`` and
+  ``protonet_episode``;
+- ``package``: ``ProtoNet(Conv4(num_classes=None))`` (``BatchStatNorm2d``, the native kernel);
+- ``package-plain-norm``: the same with the plain-tensor norm formula (the package before
+  issue 18);
+- ``pool-first``: the embedding through ``Conv4.task_batched_forward`` (max-pool before the
+  ReLU: same values and gradients, a quarter of the ReLU work);
+- ``channels-last``: the baseline with channels-last images and weights.
+
+    python bench/protonet_speed.py --threads 2
+    python bench/protonet_speed.py --quick --settings 5w1s15q
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from metalearn_lite import Episode
+from metalearn_lite.algorithms.protonet import protonet_episode
+from metalearn_lite.models import BatchStatNorm2d, Conv4
+
+SETTINGS = {"60w5s5q": (60, 5, 5), "5w1s15q": (5, 1, 15)}
+VARIANTS = ("plain", "package", "package-plain-norm", "pool-first", "channels-last")
+
+
+def plain_conv4(reference: Conv4) -> nn.Sequential:
+    """The baseline embedding, with ``reference``'s weights."""
+    layers: list[nn.Module] = []
+    for block in reference.features:
+        conv = nn.Conv2d(block[0].in_channels, block[0].out_channels, 3, padding=1)
+        norm = nn.BatchNorm2d(block[0].out_channels, track_running_stats=False)
+        conv.load_state_dict(block[0].state_dict())
+        norm.load_state_dict(block[1].state_dict())
+        layers += [conv, norm, nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers, nn.Flatten())
+
+
+def make_episode(ways: int, shots: int, queries: int, seed: int) -> Episode:
+    gen = torch.Generator().manual_seed(seed)
+    sy = torch.arange(ways).repeat_interleave(shots)
+    qy = torch.arange(ways).repeat_interleave(queries)
+    return Episode(torch.rand(ways * shots, 1, 28, 28, generator=gen), sy,
+                   torch.rand(ways * queries, 1, 28, 28, generator=gen), qy, num_ways=ways, num_shots=shots,
+                   num_queries=queries)
+
+
+class Variant:
+    """A model, its optimiser and the embedding function one training episode uses."""
+
+    def __init__(self, name: str):
+        torch.manual_seed(0)
+        conv4 = Conv4(num_classes=None)
+        self.name = name
+        if name in ("plain", "channels-last"):
+            self.net: nn.Module = plain_conv4(conv4)
+            if name == "channels-last":
+                self.net = self.net.to(memory_format=torch.channels_last)
+                self.embed = lambda x: self.net(x.contiguous(memory_format=torch.channels_last))
+            else:
+                self.embed = self.net
+        elif name in ("package", "package-plain-norm"):
+            self.net = conv4
+            for m in conv4.modules():
+                if isinstance(m, BatchStatNorm2d):
+                    m.native = name == "package"
+            self.embed = self.net
+        elif name == "pool-first":
+            self.net = conv4
+            self.embed = lambda x: conv4.task_batched_forward(
+                {k: v.unsqueeze(0) for k, v in conv4.named_parameters()}, x.unsqueeze(0))[0]
+        else:
+            raise ValueError(f"unknown variant {name!r}; expected one of {VARIANTS}")
+        self.optimiser = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+
+    def train_episode(self, episode: Episode) -> float:
+        self.optimiser.zero_grad(set_to_none=True)
+        result = protonet_episode(self.embed, episode)
+        result.loss.backward()
+        self.optimiser.step()
+        return float(result.loss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, from {list(SETTINGS)}")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {list(VARIANTS)}")
+    args = parser.parse_args()
+    settings = args.settings.split(",")
+    variants = args.variants.split(",")
+    for name in settings:
+        if name not in SETTINGS:
+            parser.error(f"unknown setting {name!r}; expected one of {list(SETTINGS)}")
+    for name in variants:
+        if name not in VARIANTS:
+            parser.error(f"unknown variant {name!r}; expected one of {list(VARIANTS)}")
+    if variants[0] != "plain":
+        variants = ["plain"] + [v for v in variants if v != "plain"]
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads; variants alternate in one process; "
+          f"baseline: plain (nn.BatchNorm2d Conv-4, a loop over episodes)")
+    for setting in settings:
+        ways, shots, queries = SETTINGS[setting]
+        models = {v: Variant(v) for v in variants}
+        per_repeat = 2 if ways >= 20 else 10
+        repeats = 3 if args.quick else 7
+        episodes = [make_episode(ways, shots, queries, seed) for seed in range(per_repeat)]
+        first_losses = {v: models[v].train_episode(episodes[0]) for v in variants}  # warm-up, same weights
+        spread = max(first_losses.values()) - min(first_losses.values())
+        rates: dict[str, list[float]] = {v: [] for v in variants}
+        for r in range(repeats):
+            for v in (variants if r % 2 == 0 else variants[::-1]):
+                start = time.perf_counter()
+                for episode in episodes:
+                    models[v].train_episode(episode)
+                rates[v].append(per_repeat / (time.perf_counter() - start))
+        base = statistics.median(rates["plain"])
+        print(f"\n{setting} ({ways * (shots + queries)} images per episode), {repeats} alternating repeats of "
+              f"{per_repeat} episodes; first-episode losses agree to {spread:.1e}")
+        print(f"{'variant':20s} {'episodes/s':>10s} {'vs plain':>9s}  all (episodes/s)")
+        for v in variants:
+            rate = statistics.median(rates[v])
+            print(f"{v:20s} {rate:10.2f} {rate / base:8.2f}x  {' '.join(f'{x:.2f}' for x in rates[v])}")
+
+
+if __name__ == "__main__":
+    main()
