@@ -43,7 +43,7 @@ def test_fisher_information_check(capsys):
     assert "not answered yet" in capsys.readouterr().out
     assert check_fisher_information(right, fit) is True
     assert check_fisher_information(torch.tensor(right), fit) is True          # a 0-d tensor counts as a number
-    with pytest.raises(CheckFailed, match=r"values differ[\s\S]*Hint: p = torch.sigmoid"):
+    with pytest.raises(CheckFailed, match=r"values differ .*\(hint: p = torch.sigmoid"):
         check_fisher_information((fit.a[0] * p * (1 - p)).item(), fit)          # a, not a^2
 
 
@@ -72,7 +72,7 @@ def test_population_puzzle_check(capsys):
     for wrong in ("a", "c"):
         with pytest.raises(CheckFailed) as failure:
             check_population_puzzle(wrong)
-        assert "Hint" not in str(failure.value) and "What else changes" in str(failure.value)
+        assert "What else changes" in str(failure.value)
         assert "'b'" not in str(failure.value)                                   # the message does not give it away
     with pytest.raises(CheckFailed, match=r"expected one of the letters \['a', 'b', 'c'\], got 'd'"):
         check_population_puzzle("d")

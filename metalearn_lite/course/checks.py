@@ -15,9 +15,10 @@ package's own function and compares with the helpers here. Three outcomes:
 One checking core for the whole course: tensors, numbers, truth values and lists of them
 are compared by :func:`metalearn_lite.grading.compare.compare`, the comparator the
 homework's ``check`` (:mod:`metalearn_lite.grading.selfcheck`) and the grader use, so the
-rules and the words are the same everywhere (``✗ name: expected shape [3, 2], got [3]``,
-then ``Hint: ...``). A chapter check raises where the homework's prints, because a chapter
-check guards the cells after it.
+rules and the words are the same everywhere (``expected shape [3, 2], got shape [3]``). A
+chapter check raises ``CheckFailed("✗ name: <that message> (hint: ...)")`` where the
+homework's prints the same message in its report, because a chapter check guards the
+cells after it.
 
 API
 ---
@@ -142,9 +143,13 @@ def _shape(x) -> str:
 
 
 def failure_message(where: str, message: str, hint: str = "") -> str:
-    """The one wording of a failed check, shared with the homework's ``check``:
-    ``✗ <where>: <what was expected, what came>`` and, on its own line, ``Hint: <hint>``."""
-    return f"✗ {where}: {message}" + (f"\n  Hint: {hint}" if hint else "")
+    """A failed check in one line: ``✗ <where>: <what was expected, what came> (hint: <hint>)``;
+    ``message`` is worded as the homework's ``check`` and the grader word it (``compare``)."""
+    return f"✗ {where}: {message}" + _hint_suffix(hint)
+
+
+def _hint_suffix(hint: str) -> str:
+    return f" (hint: {hint})" if hint else ""
 
 
 def _fail(name: str, message: str, hint: str) -> None:
@@ -202,8 +207,8 @@ def _compare(name: str, got: Any, expected: Any, atol: float, rtol: float, hint:
         if type(got) in (tuple, list):
             got = [_plain(g) for g in got]
         verdict = compare(encode_value(expected), encode_value(got), rtol=rtol, atol=atol, _path=name)
-        if not verdict.passed:  # the verdict's message starts with the path (``name``)
-            raise CheckFailed(f"✗ {verdict.message}" + (f"\n  Hint: {hint}" if hint else ""))
+        if not verdict.passed:  # the verdict's message is "<name...>: <what was expected, what came>"
+            raise CheckFailed(f"✗ {verdict.message}" + _hint_suffix(hint))
     else:
         if type(got) is not type(expected) or got != expected:
             _fail(name, f"expected {expected!r}, got {got!r}", hint)
