@@ -128,3 +128,8 @@ def test_quiet_checks_print_nothing_but_still_fail(capsys):
     assert capsys.readouterr().out == ""
     with pytest.raises(CheckFailed):
         expect_equal("q", 2, 1, quiet=True)
+
+
+def test_a_reference_beyond_the_graders_size_limit_is_a_clear_error():
+    with pytest.raises(ValueError, match="at most 1000000 entries"):
+        expect_close("big", torch.zeros(1001, 1000), torch.zeros(1001, 1000))
