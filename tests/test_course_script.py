@@ -191,12 +191,34 @@ def test_the_printed_url_opens_welcome(course, tmp_path):
         with urllib.request.urlopen(url, timeout=30) as reply:
             assert reply.status == 200 and b"JupyterLab" in reply.read()
         token = url.split("token=")[1]
+        if Path("/usr/bin/chromium").exists():  # what a student sees: the welcome notebook, open and active
+            from playwright.sync_api import sync_playwright
+
+            from test_browser_widgets import CHROMIUM, CHROMIUM_ARGS
+
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                page = browser.new_page()
+                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+                    f"http://127.0.0.1:{port}") else route.abort())
+                page.goto(url, wait_until="domcontentloaded")
+                # JupyterLab titles the page after the active document, and marks its tab current.
+                # (the title is shortened, e.g. "00_welcome.i… - course": the workspace's name)
+                page.wait_for_function("() => document.title.startsWith('00_welcome') && "
+                                       "document.title.endsWith(' - course') && "
+                                       "[...document.querySelectorAll('li.lm-mod-current')]"
+                                       ".some(t => t.textContent.trim() === '00_welcome.ipynb')", timeout=120_000)
+                browser.close()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/{WELCOME}?content=0&token={token}",
                                     timeout=30) as reply:
             assert json.load(reply)["path"] == WELCOME  # served from the working copy
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a loaded machine can take longer to stop a server
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("name", ["setup-cells", "site", "python-smoke", "course"])
