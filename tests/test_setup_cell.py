@@ -92,9 +92,17 @@ def test_install_url_and_launch_links_name_the_release_and_the_notebook():
         CourseLinks("https://gitlab.com/x/y", "1").owner_name  # noqa: B018
 
 
-@pytest.mark.parametrize("name", WITH_CELL)
-def test_chapters_carry_the_current_cell_with_no_stored_output(name):
-    path = REPO / "notebooks" / f"{name}.ipynb"
+def _with_cell() -> list[Path]:
+    """The chapters named above, and every notebook that has a set-up cell (it must be current)."""
+    paths = [REPO / "notebooks" / f"{name}.ipynb" for name in WITH_CELL]
+    for folder in ("notebooks", "exercises", "solutions"):
+        paths += [p for p in sorted((REPO / folder).glob("*.ipynb")) if p not in paths
+                  and f'"id": "{CELL_ID}"' in p.read_text(encoding="utf-8")]
+    return paths
+
+
+@pytest.mark.parametrize("path", _with_cell(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebooks_carry_the_current_cell_with_no_stored_output(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     assert apply(copy.deepcopy(nb), course_links()) is False, f"run scripts/setup-cells {path.relative_to(REPO)}"
     cell = next(c for c in nb["cells"] if c["id"] == CELL_ID)
