@@ -90,7 +90,7 @@ class Variant:
         result = protonet_episode(self.embed, episode)
         result.loss.backward()
         self.optimiser.step()
-        return float(result.loss)
+        return float(result.loss.detach())
 
 
 def main() -> None:

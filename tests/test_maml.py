@@ -239,11 +239,12 @@ def test_meta_loss_rejects_unbatched_episode_and_bad_strategy():
 
 # --- the fast path (issue 18): meta_backward == the per-task reference ---------------------------
 
-def _conv4_episode(num_tasks=3, seed=5):
+def _conv4_episode(num_tasks=3, seed=5, size=16):
+    """16x16 images (16 -> 8 -> 4 -> 2 -> 1 through Conv-4's pools) keep the float64 tests fast."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(num_tasks, 6, 1, 28, 28, generator=gen, dtype=torch.float64)
+    x = torch.rand(num_tasks, 6, 1, size, size, generator=gen, dtype=torch.float64)
     y = torch.tensor([0, 0, 1, 1, 2, 2]).repeat(num_tasks, 1)
-    qx = torch.rand(num_tasks, 9, 1, 28, 28, generator=gen, dtype=torch.float64)
+    qx = torch.rand(num_tasks, 9, 1, size, size, generator=gen, dtype=torch.float64)
     qy = torch.tensor([0, 1, 2]).repeat(3).repeat(num_tasks, 1)
     return Episode(x, y, qx, qy, num_ways=3, num_shots=2, num_queries=3, batched=True)
 
@@ -269,8 +270,8 @@ def _reference_grads(model, episode, steps, first_order=False, native=True):
     return grads, r
 
 
-@pytest.mark.parametrize("steps", [1, 5])
-@pytest.mark.parametrize("tasks_per_chunk,batched", [(1, True), (2, True), (1, False)])
+@pytest.mark.parametrize("steps,tasks_per_chunk,batched", [(1, 1, True), (1, 2, True), (1, 1, False),
+                                                           (5, 2, True), (5, 1, False)])
 def test_meta_backward_equals_per_task_reference_on_conv4_second_order(steps, tasks_per_chunk, batched):
     """float64, second order, Conv-4 with its batch norm: the accumulated (and grouped-convolution)
     meta-gradient equals the readable reference (meta_loss loop, plain-tensor norm) to 1e-10."""
@@ -286,9 +287,9 @@ def test_meta_backward_equals_per_task_reference_on_conv4_second_order(steps, ta
     assert torch.allclose(result.query_losses, ref.query_losses, rtol=0, atol=1e-12)
     assert not result.loss.requires_grad and result.extras["backward_done"]
     assert result.strategy == ("accumulate-grouped" if batched else "accumulate")
-    # The second-order terms matter here: first order is measurably different.
-    first, _ = _reference_grads(model, episode, steps, first_order=True)
-    assert not _abs_close(expected, first, tol=1e-6)
+    if steps == 1:  # the second-order terms matter here: first order is measurably different
+        first, _ = _reference_grads(model, episode, steps, first_order=True)
+        assert not _abs_close(expected, first, tol=1e-6)
 
 
 @pytest.mark.parametrize("norm", ["group", "none"])
