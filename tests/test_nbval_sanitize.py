@@ -92,3 +92,21 @@ def test_every_cell_that_shows_a_figure_stores_it(path):
         assert first.startswith("%matplotlib inline"), f"{path.name}: start the first code cell with %matplotlib inline"
     missing = [i for i in showing if not any("image/png" in o.get("data", {}) for o in cells[i].get("outputs", []))]
     assert not missing, f"{path.name}: code cells {missing} call plt.show() but store no figure"
+
+
+def test_nbval_markers_stand_alone_on_their_line():
+    """nbval honours ``# NBVAL_IGNORE_OUTPUT`` only when nothing follows it on the line (it
+    compares the whole comment with its marker names): ``# NBVAL_IGNORE_OUTPUT  (why)``
+    was silently compared, so chapter 00 failed whenever Glyphs was not cached yet."""
+    import json
+
+    from nbval.plugin import comment_markers
+
+    bad = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for line in "".join(cell["source"]).splitlines():
+                comment = line.strip().lstrip("#").strip()
+                if line.strip().startswith("#") and comment.startswith("NBVAL_") and comment not in comment_markers:
+                    bad.append(f"{path.name} cell {i}: {line.strip()!r}")
+    assert not bad, "nbval ignores these markers (put the reason on the next line):\n" + "\n".join(bad)
