@@ -285,3 +285,25 @@ def test_shipped_real_protonet_beats_glyphs_only_on_real_unseen_episodes():
         with torch.no_grad():
             scores[name] = sum(float(net(episodes.sample()).accuracy) for _ in range(30)) / 30
     assert scores["real"] > scores["glyphs"] + 0.05, scores
+
+
+def test_bench_pools_add_the_evaluation_alphabets_when_the_full_zip_is_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("METALEARN_LITE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "zips"
+    _small_zip(root, "images_background_small1", {"Latin": 2, "Korean": 2})
+    _small_zip(root, "images_background_small2", {"Latin": 2, "Sanskrit": 5})
+    _small_zip(root, "images_evaluation", {"Atemayar": 2, "Mongolian": 4})
+    from metalearn_lite.atomic import sha256_file
+    from metalearn_lite.data import omniglot as om
+    for name in ("images_background_small1", "images_background_small2", "images_evaluation"):
+        path = root / f"{name}.zip"
+        monkeypatch.setitem(om.OMNIGLOT_FILES, name, om.OmniglotFile(name, sha256_file(path), path.stat().st_size, 0, 0))
+    rh = _bench("real_handwriting")
+    pools = {p.name: p for p in rh.test_pools(str(root), log=lambda *_: None)}
+    assert sorted(pools) == ["evaluation", "small1-only", "small2-only"]
+    assert pools["evaluation"].alphabets == ["Atemayar", "Mongolian"] and pools["evaluation"].class_images.shape[0] == 6
+    assert pools["small2-only"].alphabets == ["Sanskrit"] and pools["small1-only"].alphabets == ["Korean"]
+    # the Glyphs models saw no real alphabet: all three pools are theirs; a small1 model skips small1-only
+    seen = rh.Contender("small1 model", rh.raw_pixels().metric, None, ("Korean", "Latin"))
+    results = rh.run([seen], list(pools.values()), ["5w1s"], episodes=2, log=lambda *_: None)
+    assert sorted(results) == ["evaluation", "small2-only"]
