@@ -39,6 +39,12 @@ Usage::
     python bench/real_handwriting.py --episodes 400 --protonet /tmp/run/protonet_omniglot_small2_conv4.pt
     # store the table in the shipped real ProtoNet's sidecar (chapters 03 and 05 show it):
     python bench/real_handwriting.py --episodes 400 --record metalearn_lite/checkpoints
+    # or split the work (per pool and model, in parallel) and record the pieces afterwards:
+    python bench/real_handwriting.py --episodes 400 --pools small2-only --models maml2 --json a.json
+    python bench/real_handwriting.py --record metalearn_lite/checkpoints --from-json a.json b.json
+
+The stored table was made the second way on a 2-core machine shared with many other jobs (the
+sidecar lists the commands); 400 episodes per cell took 5-25 minutes per model and pool there.
 """
 from __future__ import annotations
 
