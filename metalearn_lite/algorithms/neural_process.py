@@ -11,7 +11,7 @@ Conditional NP (CNP)::
 
 Latent NP (NP): a global latent ``z`` with an amortised posterior ``q(z | C)``::
 
-    s_i = h_phi(x_i, y_i),  s = mean_i s_i,  q(z | C) = N(mu_z(s), sigma_z(s)^2)
+    s_i = e_phi(x_i, y_i),  s = mean_i s_i,  q(z | C) = N(mu_z(s), sigma_z(s)^2)   (latent path e_phi)
     ELBO = E_{q(z | C u T)}[ sum_t log p(y_t | x_t, z) ] - KL( q(z | C u T) || q(z | C) )
 
 using the context posterior as the prior, as in the paper. Predictions sample ``z``
@@ -139,8 +139,9 @@ class CNP(nn.Module):
 class LatentNP(nn.Module):
     """Latent neural process with a deterministic path (as in the NP paper's 1-D experiments).
 
-    ``q(z | C) = N(mu_z, sigma_z^2)`` from the mean of ``s_i = h_phi(x_i, y_i)``;
-    the decoder sees ``x_t``, ``z`` and the deterministic ``r`` (``deterministic_path=True``).
+    ``q(z | C) = N(mu_z, sigma_z^2)`` from the mean of ``s_i = e_phi(x_i, y_i)`` (the latent path
+    ``latent_encoder``, then ``latent_head``); the decoder sees ``x_t``, ``z`` and the deterministic
+    ``r = 1/|C| sum_i h_phi(x_i, y_i)`` (its own encoder ``deterministic``, when ``deterministic_path=True``).
     ``min_std`` is the decoder's std floor (see :func:`bounded_std`, default 0.1).
     """
 
