@@ -307,3 +307,17 @@ def test_bench_pools_add_the_evaluation_alphabets_when_the_full_zip_is_there(tmp
     seen = rh.Contender("small1 model", rh.raw_pixels().metric, None, ("Korean", "Latin"))
     results = rh.run([seen], list(pools.values()), ["5w1s"], episodes=2, log=lambda *_: None)
     assert sorted(results) == ["evaluation", "small2-only"]
+
+
+def test_thicken_blends_with_the_dilation_and_keeps_the_labels():
+    rh = _bench("real_handwriting")
+    images = torch.zeros(2, 3, 1, 9, 9)
+    images[:, :, 0, 4, 4] = 1.0                       # one ink pixel per image
+    pool = rh.RealSet("p", images, ["A", "B"])
+    assert torch.equal(rh.thicken(pool, 0).class_images, images)
+    full = rh.thicken(pool, 1).class_images
+    assert float(full[0, 0].sum()) == 9.0               # the 3x3 neighbourhood
+    half = rh.thicken(pool, 0.5)
+    assert float(half.class_images[0, 0].sum()) == pytest.approx(5.0) and half.class_alphabet == ["A", "B"]
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        rh.thicken(pool, 1.5)
