@@ -79,9 +79,16 @@ def test_token_checks_accept_the_answer_and_reject_a_wrong_one():
         q[..., -1] = 1
         return s, q
 
+    def width_from_labels(sf, sl, qf, n):   # F.one_hot without num_classes: as wide as the largest label + 1
+        ones = torch.ones(*sf.shape[:2], 1)
+        return torch.cat([sf, F.one_hot(sl).float(), ones], -1), torch.cat([qf, torch.zeros(*qf.shape[:2], n + 1)], -1)
+
     assert check_episode_tokens(right) is True
+    assert check_episode_tokens(lambda sf, sl, qf, n: None) is False
     with pytest.raises(CheckFailed, match="episode_tokens"):
         check_episode_tokens(flag_on_queries)
+    with pytest.raises(CheckFailed, match=r"episode_tokens \(num_ways=5\).*expected shape"):
+        check_episode_tokens(width_from_labels)
 
 
 def test_stored_notebook_is_executed_and_clean():

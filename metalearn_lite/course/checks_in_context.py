@@ -37,18 +37,22 @@ def check_context_tokens(fn: Callable) -> bool:
 
 
 def check_episode_tokens(fn: Callable) -> bool:
-    """Compare ``fn`` with the token layout of ``InContextClassifier`` on a 3-way 2-shot batch."""
+    """Compare ``fn`` with the token layout of ``InContextClassifier`` on a 3-way 2-shot batch, then on
+    the same batch with ``num_ways=5`` label slots (a 5-way classifier reading a 3-way episode), so an
+    answer whose one-hot width comes from the labels instead of ``num_ways`` fails."""
     name = "episode_tokens"
     g = torch.Generator().manual_seed(3)
-    num_ways, batch = 3, 2
+    batch = 2
     sf, qf = torch.randn(batch, 6, 4, generator=g), torch.randn(batch, 5, 4, generator=g)
     sl = torch.tensor([[0, 0, 1, 1, 2, 2], [2, 2, 0, 0, 1, 1]])
-    got = call_answer(name, fn, sf, sl, qf, num_ways)
-    if is_unanswered(got):
-        return not_answered(name)
-    support = torch.cat([sf, F.one_hot(sl, num_ways).float(), torch.ones(batch, 6, 1)], -1)
-    query = torch.cat([qf, torch.zeros(batch, 5, num_ways + 1)], -1)
-    return expect_close(name, tuple(got), (support, query),
-                        hint="support: [features, F.one_hot(labels, num_ways).float(), ones]; "
-                             "query: [features, zeros of width num_ways + 1]",
-                        note="the query's label slots are empty: the model must fill them in from the context")
+    for num_ways in (3, 5):
+        got = call_answer(name, fn, sf, sl, qf, num_ways)
+        if is_unanswered(got):
+            return not_answered(name)
+        support = torch.cat([sf, F.one_hot(sl, num_ways).float(), torch.ones(batch, 6, 1)], -1)
+        query = torch.cat([qf, torch.zeros(batch, 5, num_ways + 1)], -1)
+        expect_close(f"{name} (num_ways={num_ways})", tuple(got), (support, query),
+                     hint="support: [features, F.one_hot(labels, num_ways).float(), ones] (pass num_ways: "
+                          "the label slots are num_ways wide whatever labels occur); "
+                          "query: [features, zeros of width num_ways + 1]", quiet=True)
+    return report(name, True, note="the query's label slots are empty: the model must fill them in from the context")
