@@ -15,8 +15,11 @@ both).
 ``Conv4.task_batched_forward`` runs the network for several tasks at once, each with its
 own parameters: the tasks' convolutions become one grouped convolution (task ``i``'s
 filters are group ``i``) and the layout ``[n, tasks * channels, H, W]`` makes the native
-batch norm compute each task's own statistics. MAML's fast meta-step
-(``metalearn_lite.algorithms.maml.meta_backward``) uses it.
+batch norm compute each task's own statistics.
+``metalearn_lite.algorithms.maml.meta_backward`` uses it for chunks of several tasks.
+
+Each block pools before its ReLU (``conv_block``): the same function and gradients as
+[conv, norm, ReLU, pool], with the ReLU on a quarter of the pixels.
 """
 from __future__ import annotations
 
@@ -69,12 +72,17 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 def conv_block(in_channels: int, out_channels: int, norm: str = "batch") -> nn.Sequential:
-    """[3x3 conv, norm, ReLU, 2x2 max-pool]."""
+    """[3x3 conv, norm, ReLU, 2x2 max-pool], computed as [conv, norm, max-pool, ReLU].
+
+    ReLU and max commute (``max(relu(x)) = relu(max(x))``, both monotone), with the same
+    gradients; pooling first runs the ReLU and its backward on a quarter of the pixels.
+    Neither layer has parameters, so checkpoints are unaffected.
+    """
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         _norm(norm, out_channels),
-        nn.ReLU(),
         nn.MaxPool2d(2),
+        nn.ReLU(),
     )
 
 
