@@ -27,9 +27,9 @@ here (2048 x 2048, same threads). Target: >= 1.5x the baseline's meta-steps/s at
 - ``l2l``: the baseline; ``l2l-channels-last``: the same with channels-last tensors;
 - ``reference``: ``meta_loss(strategy="loop")`` then one ``.backward()`` (every task's graph alive);
 - ``accumulate``: ``meta_backward(batched=False)``, the reference loop with a backward per task
-  and the native batch-norm kernel;
-- ``grouped-K``: ``meta_backward(tasks_per_chunk=K)``: K tasks as one grouped convolution per
-  layer, per-task batch statistics, one backward per chunk (``MAML.meta_step``'s path, K = 1).
+  and the native batch-norm kernel (``MAML.meta_step``'s path: the least memory, measured);
+- ``grouped-K``: ``meta_backward(tasks_per_chunk=K, batched=True)``: K tasks as one grouped
+  convolution per layer, per-task batch statistics, one backward per chunk.
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def conv_variant_step(variant: str, model: nn.Module, l2l_net: nn.Module, episod
                       first_order=first_order, batched=False)
     elif variant.startswith("grouped-"):
         meta_backward(model, params, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=CONV_LR,
-                      first_order=first_order, tasks_per_chunk=int(variant.split("-")[1]))
+                      first_order=first_order, tasks_per_chunk=int(variant.split("-")[1]), batched=True)
     else:
         raise ValueError(f"unknown variant {variant!r}; expected one of {CONV_VARIANTS + OPTIONAL_VARIANTS}")
     return [p.grad for p in net.parameters()]
