@@ -61,7 +61,8 @@ small1`` trains on ``images_background_small1`` and tests on the alphabets of
 fine-tunes the shipped Glyphs models instead of starting from random weights; ``--rotations``,
 ``--affine`` and ``--within-alphabet`` augment, ``--init-from`` continues a run. ProtoNet is also
 tested on Lake's 20-way within-alphabet task (``lake20``; bench/real_handwriting.py). The shipped
-``protonet_glyphs_small1_conv4.pt`` came from two such runs (README "Results")::
+``protonet_glyphs_small1_conv4.pt`` came from three such runs (README "Results"; the third, on a
+quieter machine, fine-tunes at a lower learning rate with more within-alphabet episodes)::
 
     python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s,20w1s \\
         --budget-minutes 9.5 --episodes 200 --test-queries 5 --rotations 0,90,180,270 --affine \\
@@ -69,6 +70,10 @@ tested on Lake's 20-way within-alphabet task (``lake20``; bench/real_handwriting
     python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s \\
         --budget-minutes 9.5 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
         --within-alphabet 0.5 --threads 1 --init-from run1/protonet_glyphs_small1_conv4.pt \\
+        --save-checkpoints run2
+    python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s \\
+        --budget-minutes 10 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
+        --within-alphabet 0.75 --protonet-lr 3e-4 --threads 2 --init-from run2/protonet_glyphs_small1_conv4.pt \\
         --save-checkpoints metalearn_lite/checkpoints
 """
 from __future__ import annotations

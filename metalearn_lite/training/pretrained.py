@@ -43,8 +43,9 @@ _RECREATE = {
     MAML2_GLYPHS: "python bench/reproduce_fewshot.py --methods maml --data glyphs --save-checkpoints metalearn_lite/checkpoints",
     PROTONET_REAL: ("python bench/reproduce_fewshot.py --methods protonet --data glyphs+small1 --rotations 0,90,180,270 "
                     "--affine --within-alphabet 0.5 --save-checkpoints run1, then the same with --init-from "
-                    "run1/protonet_glyphs_small1_conv4.pt --save-checkpoints metalearn_lite/checkpoints "
-                    "(bench/reproduce_fewshot.py's docstring)"),
+                    "run1/protonet_glyphs_small1_conv4.pt --save-checkpoints run2, then --init-from "
+                    "run2/protonet_glyphs_small1_conv4.pt --within-alphabet 0.75 --protonet-lr 3e-4 "
+                    "--save-checkpoints metalearn_lite/checkpoints (bench/reproduce_fewshot.py's docstring)"),
 }
 
 
