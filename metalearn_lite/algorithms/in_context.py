@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks.episode import Episode, EpisodeError
-from .neural_process import NPLoss, NPPrediction, bounded_std, check_context_and_targets, gaussian_log_likelihood
+from .neural_process import NPLoss, NPPrediction, bounded_std, check_context_and_targets, predictive_loss
 
 __all__ = ["ContextAttentionLayer", "ContextTransformer", "InContextRegressor", "InContextClassifier"]
 
@@ -121,9 +121,7 @@ class InContextRegressor(nn.Module):
 
     def loss(self, episode: Episode) -> NPLoss:
         """``-1/|T| sum_t log N(y_t; mu_t, sigma_t^2)`` on a batched episode (context = support)."""
-        pred = self(episode.support_x, episode.support_y, episode.query_x)
-        ll = gaussian_log_likelihood(episode.query_y, pred.mean, pred.std).sum(-1).mean(-1)  # [B]
-        return NPLoss(loss=-ll.mean(), log_likelihood=ll.detach())
+        return predictive_loss(self, episode)
 
     def log_likelihood(self, episode: Episode, num_samples: int = 1) -> Tensor:
         """Per-target-point predictive log-likelihood ``[B]`` (deterministic: ``num_samples`` unused)."""

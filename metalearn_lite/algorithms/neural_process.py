@@ -32,7 +32,7 @@ from torch.distributions import Normal, kl_divergence
 
 from ..tasks.episode import Episode, EpisodeError
 
-__all__ = ["gaussian_log_likelihood", "CNP", "LatentNP", "NPPrediction", "NPLoss", "mlp", "bounded_std",
+__all__ = ["gaussian_log_likelihood", "CNP", "LatentNP", "NPPrediction", "NPLoss", "mlp", "bounded_std", "predictive_loss",
            "check_context_and_targets", "DEFAULT_MIN_STD"]
 
 
@@ -97,6 +97,18 @@ class NPLoss:
     kl: Tensor | None = None
 
 
+def predictive_loss(model: nn.Module, episode: Episode) -> NPLoss:
+    """The loss of a model with one predictive Gaussian per target (a CNP, chapter 09's transformer).
+
+    ``model(context_x, context_y, target_x)`` returns an ``NPPrediction`` ``[B, n_t, d_y]``; the
+    episode's support is the context and its query the targets. ``log_likelihood [B]`` is
+    ``1/|T| sum_t log N(y_t; mu_t, sigma_t^2)`` (summed over ``d_y``), the loss is minus its mean.
+    """
+    pred = model(episode.support_x, episode.support_y, episode.query_x)
+    ll = gaussian_log_likelihood(episode.query_y, pred.mean, pred.std).sum(-1).mean(-1)  # [B]
+    return NPLoss(loss=-ll.mean(), log_likelihood=ll.detach())
+
+
 class CNP(nn.Module):
     """Conditional neural process: deterministic encoder ``h_phi``, mean aggregation, decoder ``g_theta``.
 
@@ -126,9 +138,7 @@ class CNP(nn.Module):
 
     def loss(self, episode: Episode) -> NPLoss:
         """``-1/|T| sum_t log N(y_t; mu_t, sigma_t^2)`` on a batched episode (context = support)."""
-        pred = self(episode.support_x, episode.support_y, episode.query_x)
-        ll = gaussian_log_likelihood(episode.query_y, pred.mean, pred.std).sum(-1).mean(-1)  # [B]
-        return NPLoss(loss=-ll.mean(), log_likelihood=ll.detach())
+        return predictive_loss(self, episode)
 
     def log_likelihood(self, episode: Episode, num_samples: int = 1) -> Tensor:
         """Per-target-point predictive log-likelihood ``[B]`` (``num_samples`` unused: a CNP is deterministic)."""
