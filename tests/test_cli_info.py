@@ -76,20 +76,35 @@ def test_json_lists_cached_data_sets_with_sizes(tmp_cache, capsys):
     assert info["checkpoints"]["user"] == [{"name": "protonet.pt", "size_bytes": 10}]
 
 
-def test_shipped_checkpoints_are_listed(tmp_cache, tmp_path, monkeypatch, capsys):
-    shipped = tmp_path / "shipped"
-    shipped.mkdir()
-    (shipped / "maml_sinusoid.pt").write_bytes(b"w" * 33)
-    (shipped / "maml_sinusoid.json").write_text("{}")
-    (shipped / "__init__.py").write_text("")
-    monkeypatch.setattr(info_cmd, "SHIPPED_CHECKPOINTS", shipped)
+def test_shipped_models_are_listed_from_the_registry(tmp_cache, tmp_path, monkeypatch, capsys):
+    from metalearn_lite import checkpoints
     info = run_info_json(capsys)
-    assert info["checkpoints"]["shipped_dir"] == str(shipped)
-    assert info["checkpoints"]["shipped"] == [
-        {"name": "maml_sinusoid.json", "size_bytes": 2},
-        {"name": "maml_sinusoid.pt", "size_bytes": 33},
-    ]
-    monkeypatch.setattr(info_cmd, "SHIPPED_CHECKPOINTS", tmp_path / "absent")
+    ckpt = info["checkpoints"]
+    assert ckpt["shipped_dir"] == str(checkpoints.SHIPPED_DIR)
+    assert ckpt["registry"] == str(checkpoints.SHIPPED_DIR / "registry.json")
+    listed = {m["name"]: m for m in ckpt["shipped"]}
+    assert sorted(listed) == sorted(checkpoints.registry())
+    cnp = listed["cnp_gp"]
+    assert (cnp["file"], cnp["model"], cnp["present"]) == ("cnp_gp.pt", "CNP", True)
+    assert cnp["size_bytes"] == (checkpoints.SHIPPED_DIR / "cnp_gp.pt").stat().st_size
+    assert "GPCurves" in cnp["data"] and cnp["licence"] and cnp["command"].startswith("python bench/train_np.py")
+    assert "MIT" in listed["protonet_glyphs_small1_conv4"]["licence"]
+    assert listed["tutor_maml_swesat"]["model"] == "TutorModel"
+
+    # another folder: a registry of one entry whose file is absent
+    (tmp_path / "registry.json").write_text(json.dumps({"models": {"m": {
+        "file": "m.pt", "sha256": "0" * 64, "size": 33, "model": {"class": "MLP", "config": {}},
+        "data": "sinusoids", "licence": "synthetic", "command": "python bench/x.py", "metrics": {"mse": 1.0}}}}))
+    monkeypatch.setattr(checkpoints, "SHIPPED_DIR", tmp_path)
+    info = run_info_json(capsys)
+    assert info["checkpoints"]["shipped"] == [{
+        "name": "m", "file": "m.pt", "size_bytes": 33, "present": False, "model": "MLP", "config": {},
+        "data": "sinusoids", "licence": "synthetic", "metrics": ["mse"], "command": "python bench/x.py"}]
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "Shipped models (registry: " + str(tmp_path / "registry.json") in out
+    assert "m.pt  MISSING" in out and "licence: synthetic" in out
+    monkeypatch.setattr(checkpoints, "SHIPPED_DIR", tmp_path / "absent")
     assert run_info_json(capsys)["checkpoints"]["shipped"] == []
 
 

@@ -200,9 +200,11 @@ def test_shipped_tutor_model_loads_with_its_recorded_hash():
     shipped = load_default_tutor()
     assert shipped.num_items == 160 and shipped.group_names == ("quant", "verbal")
     assert shipped.item_names[0] == "quant_01" and shipped.metadata["meta_steps"] >= 1000
-    sidecar = json.loads(default_tutor_model_path().with_suffix(".npz.json").read_text())
-    assert sidecar["metadata"]["command"].startswith("python -m metalearn_lite.education.train_tutor ")
-    assert sidecar["metadata"]["auc_5_random"][0] > 0.65  # personalises: population AUC is 0.646
+    from metalearn_lite.checkpoints import entry
+    record = entry("tutor_maml_swesat")  # the registry of shipped models
+    assert record["file"] == default_tutor_model_path().name
+    assert record["command"].startswith("python -m metalearn_lite.education.train_tutor ")
+    assert record["metrics"]["auc_5_random"][0] > 0.65  # personalises: population AUC is 0.646
 
 
 # --- the service -------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 """Checkpoints shipped in ``metalearn_lite/checkpoints/``: intact, loadable, and actually trained.
 
-Every file there needs a sidecar whose SHA-256 and size match, must load with
-``weights_only=True`` into the model its metadata names (strictly: no missing or extra
+Every file there needs a registry entry (``registry.json``) whose SHA-256 and size match, must
+load with ``weights_only=True`` into the model its entry names (strictly: no missing or extra
 keys), and must name the command that produced it. The Glyphs Conv-4 checkpoints are
 also tested on 20 Glyphs evaluation episodes: they must beat chance and the same network
 freshly initialised by a clear margin (a checkpoint of untrained or mismatched weights fails).
 """
 from __future__ import annotations
 
-import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,86 +17,62 @@ import torch
 import torch.nn.functional as F
 
 from metalearn_lite.algorithms.maml import MAML, accuracy
-from metalearn_lite.algorithms.attentive_np import AttentiveNP
-from metalearn_lite.algorithms.in_context import InContextRegressor
-from metalearn_lite.algorithms.neural_process import CNP, LatentNP
 from metalearn_lite.algorithms.protonet import ProtoNet
 from metalearn_lite.atomic import sha256_file
-from metalearn_lite.models import Conv4, MLP
+from metalearn_lite.checkpoints import REGISTRY_FILE, SHIPPED_DIR, registry
+from metalearn_lite.models import Conv4
 from metalearn_lite.training import load_checkpoint
-from metalearn_lite.training.checkpoint import SHIPPED_DIR, shipped_checkpoint
+from metalearn_lite.training.checkpoint import load_shipped, shipped_checkpoint
 from metalearn_lite.training.pretrained import (MAML2_GLYPHS, MAML_GLYPHS, PROTONET_GLYPHS, pretrained_glyphs_maml,
                                                  pretrained_protonet)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"Conv4": Conv4, "CNP": CNP, "LatentNP": LatentNP, "MLP": MLP, "AttentiveNP": AttentiveNP,
-          "InContextRegressor": InContextRegressor}
 MAX_BYTES = 1_000_000
 NUM_EPISODES = 20
 
-CHECKPOINTS = sorted(p for p in SHIPPED_DIR.glob("*") if p.is_file() and p.suffix != ".json"
-                     and p.name != "__init__.py")
-SIDECARS = sorted(SHIPPED_DIR.glob("*.json"))
-
-
-def _sidecar(path: Path) -> dict:
-    return json.loads(path.with_name(path.name + ".json").read_text())
-
-
-def build_models(state: dict, info: dict) -> list[tuple[torch.nn.Module, dict]]:
-    """The model(s) a checkpoint names, each with its state dict. Three layouts are shipped:
-
-    - ``{"model": state_dict}`` with ``metadata.config.model`` / ``model_kwargs`` (bench/reproduce_fewshot.py);
-    - ``{"model": "CNP", "config": {...}, "state_dict": {...}}`` (bench/train_np.py);
-    - ``{"maml": state_dict, "pretrained": state_dict, "config": {"hidden_sizes": ...}}``: sinusoid MLPs
-      ``1 -> hidden_sizes -> 1`` (bench/reproduce_sinusoid.py).
-    """
-    config = info["metadata"].get("config", {})
-    if isinstance(state.get("model"), dict) and "model" in config:
-        return [(MODELS[config["model"]](**config.get("model_kwargs", {})), state["model"])]
-    if isinstance(state.get("model"), str):
-        assert state["model"] in MODELS, f"checkpoint names model {state['model']!r}; known: {sorted(MODELS)}"
-        return [(MODELS[state["model"]](**state.get("config", {})), state["state_dict"])]
-    if "hidden_sizes" in state.get("config", {}):
-        hidden = tuple(state["config"]["hidden_sizes"])
-        return [(MLP(1, hidden, 1), weights) for key, weights in state.items() if key != "config"]
-    raise AssertionError(f"checkpoint layout not recognised (keys {sorted(state)}): name its model in the "
-                         "state or in metadata.config.model")
+CHECKPOINTS = sorted(p for p in SHIPPED_DIR.glob("*") if p.is_file() and p.name not in (REGISTRY_FILE, "__init__.py"))
+ENTRIES = sorted(registry().items())
 
 
 def test_the_shipped_folder_holds_checkpoints():
     assert CHECKPOINTS, f"no checkpoints in {SHIPPED_DIR}"
+    assert not [p.name for p in CHECKPOINTS if p.suffix == ".json"], "shipped files are recorded in registry.json, not sidecars"
 
 
 @pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
-def test_checkpoint_has_a_sidecar_with_its_hash_size_and_command(path):
-    sidecar = path.with_name(path.name + ".json")
-    assert sidecar.is_file(), f"{path.name} has no sidecar {sidecar.name}"
-    info = _sidecar(path)
-    assert info["file"] == path.name
-    assert info["sha256"] == sha256_file(path), f"{path.name} does not match the hash in its sidecar"
-    assert info["size"] == path.stat().st_size <= MAX_BYTES
-    command = info["metadata"]["command"]
-    script = re.match(r"python (bench/\S+\.py)", command)
-    assert script and (REPO_ROOT / script.group(1)).is_file(), f"{path.name}: command {command!r} names no bench script"
+def test_checkpoint_is_registered_with_its_hash_size_and_command(path):
+    entries = [e for _, e in ENTRIES if e["file"] == path.name]
+    assert entries, f"{path.name} is shipped but has no entry in {REGISTRY_FILE}"
+    for info in entries:
+        assert info["sha256"] == sha256_file(path), f"{path.name} does not match the hash in the registry"
+        assert info["size"] == path.stat().st_size <= MAX_BYTES
+        command = info["command"]
+        script = re.match(r"python (bench/\S+\.py)", command)
+        module = re.match(r"python -m (metalearn_lite\.\S+)", command)
+        assert (script and (REPO_ROOT / script.group(1)).is_file()) or (
+            module and (REPO_ROOT / (module.group(1).replace(".", "/") + ".py")).is_file()), \
+            f"{path.name}: command {command!r} names no bench script or package module"
     assert shipped_checkpoint(path.name) == path
 
 
-@pytest.mark.parametrize("sidecar", SIDECARS, ids=lambda p: p.name)
-def test_every_sidecar_has_its_checkpoint(sidecar):
-    assert sidecar.with_suffix("").is_file(), f"{sidecar.name} describes a file that is not shipped"
+@pytest.mark.parametrize("name, info", ENTRIES, ids=[n for n, _ in ENTRIES])
+def test_every_registry_entry_has_its_file(name, info):
+    assert (SHIPPED_DIR / info["file"]).is_file(), f"registry entry {name} describes {info['file']}, which is not shipped"
 
 
-@pytest.mark.parametrize("path", CHECKPOINTS, ids=lambda p: p.name)
-def test_checkpoint_loads_weights_only_into_its_model(path):
-    state = load_checkpoint(path)                  # checks the hash, then torch.load(weights_only=True)
-    for model, weights in build_models(state, _sidecar(path)):
-        model.load_state_dict(weights, strict=True)
-        for name, tensor in weights.items():
-            if tensor.is_floating_point():
-                assert tensor.dtype == torch.float32, f"{path.name}: {name} is {tensor.dtype}, ship float32"
-            assert torch.isfinite(tensor.float()).all(), f"{path.name}: {name} has NaN or inf"
-            assert torch.equal(model.state_dict()[name], tensor)
+@pytest.mark.parametrize("name", [n for n, e in ENTRIES if e["file"].endswith(".pt")])
+def test_checkpoint_loads_weights_only_into_its_model(name):
+    info = registry()[name]
+    state = load_checkpoint(SHIPPED_DIR / info["file"])  # checks the hash, then torch.load(weights_only=True)
+    weights = state[info["model"].get("weights", "state_dict")]
+    model, _ = load_shipped(name)                         # the class and config the registry gives
+    assert type(model).__name__ == info["model"]["class"]
+    model.load_state_dict(weights, strict=True)
+    for key, tensor in weights.items():
+        if tensor.is_floating_point():
+            assert tensor.dtype == torch.float32, f"{name}: {key} is {tensor.dtype}, ship float32"
+        assert torch.isfinite(tensor.float()).all(), f"{name}: {key} has NaN or inf"
+        assert torch.equal(model.state_dict()[key], tensor)
 
 
 # ----------------------------------------------------------------------------- trained, not just loadable
@@ -165,12 +141,13 @@ def test_maml_checkpoint_adapts_better_than_an_untrained_network(first_order, na
 
 
 def test_pretrained_loaders_say_what_is_missing_or_malformed(tmp_path, monkeypatch):
-    from metalearn_lite.training import checkpoint as checkpoint_module
+    from metalearn_lite import checkpoints as checkpoints_module
     from metalearn_lite.training.checkpoint import CheckpointError, save_checkpoint
 
-    monkeypatch.setattr(checkpoint_module, "SHIPPED_DIR", tmp_path)
+    shutil.copy(SHIPPED_DIR / REGISTRY_FILE, tmp_path / REGISTRY_FILE)  # the registry without the weights
+    monkeypatch.setattr(checkpoints_module, "SHIPPED_DIR", tmp_path)
     with pytest.raises(CheckpointError, match=r"protonet_glyphs_conv4\.pt is missing.*reproduce_fewshot\.py --methods protonet"):
         pretrained_protonet()
-    save_checkpoint(tmp_path / MAML_GLYPHS, {"weights": {}}, metadata={"config": {}})
-    with pytest.raises(CheckpointError, match="expected a 'model' state dict"):
+    save_checkpoint(tmp_path / MAML_GLYPHS, {"weights": {}}, metadata={"config": {}})  # updates the copied registry
+    with pytest.raises(CheckpointError, match="expected the weights under 'state_dict'"):
         pretrained_glyphs_maml()

@@ -36,12 +36,17 @@ def test_shipped_gp_transformer_beats_the_shipped_cnp_and_matches_its_sidecar():
 
 
 def test_pretrained_regressor_names_the_command_for_a_missing_file(tmp_path, monkeypatch):
-    from metalearn_lite.training import checkpoint as checkpoint_module
+    import shutil
+
+    from metalearn_lite import checkpoints as checkpoints_module
     from metalearn_lite.training.checkpoint import CheckpointError, save_checkpoint
     from metalearn_lite.training.pretrained_np import pretrained_regressor
-    monkeypatch.setattr(checkpoint_module, "SHIPPED_DIR", tmp_path)
+    shutil.copy(checkpoints_module.SHIPPED_DIR / "registry.json", tmp_path / "registry.json")  # no weights
+    monkeypatch.setattr(checkpoints_module, "SHIPPED_DIR", tmp_path)
     with pytest.raises(CheckpointError, match=r"transformer_gp\.pt is missing.*bench/train_np\.py --model transformer"):
         pretrained_regressor("transformer_gp.pt")
-    save_checkpoint(tmp_path / "odd.pt", {"weights": {}}, metadata={})
+    save_checkpoint(tmp_path / "odd.pt", {"weights": {}}, metadata={"command": "python bench/train_np.py"})
     with pytest.raises(CheckpointError, match="is not a regressor checkpoint"):
         pretrained_regressor("odd.pt")
+    with pytest.raises(CheckpointError, match="known names: .*cnp_gp"):
+        pretrained_regressor("no_such_model")

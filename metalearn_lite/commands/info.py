@@ -14,12 +14,12 @@ import platform
 import sys
 from pathlib import Path
 
-from .. import paths
+from .. import checkpoints, paths
 
-__all__ = ["register", "run", "collect_info", "format_info", "SHIPPED_CHECKPOINTS"]
+__all__ = ["register", "run", "collect_info", "format_info", "SHIPPED_CHECKPOINTS", "shipped_models"]
 
-# Checkpoints that ship inside the package (produced by scripts in the repo).
-SHIPPED_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+# The folder of shipped models (defined once, in metalearn_lite.checkpoints); kept as an alias.
+SHIPPED_CHECKPOINTS = checkpoints.SHIPPED_DIR
 
 # Distribution names whose versions we report (None when not installed).
 PACKAGES = [
@@ -59,7 +59,9 @@ def collect_info() -> dict:
     Keys: ``versions`` {package: version or None}, ``python`` {version, executable,
     platform}, ``device`` {cpu_count, cpus_available, torch_threads, cuda, mps},
     ``paths`` {env_var, env_override, cache_dir, data_dir, checkpoint_dir, *_exists},
-    ``datasets`` [entries of data_dir], ``checkpoints`` {shipped_dir, shipped, user}.
+    ``datasets`` [entries of data_dir], ``checkpoints`` {shipped_dir, registry, shipped, user}:
+    ``shipped`` is the registry of shipped models (:func:`shipped_models`), ``user`` the files
+    in your checkpoint folder.
     """
     return {
         "versions": _versions(),
@@ -72,8 +74,9 @@ def collect_info() -> dict:
         "paths": _paths(),
         "datasets": _datasets(paths.data_dir()),
         "checkpoints": {
-            "shipped_dir": str(SHIPPED_CHECKPOINTS),
-            "shipped": _files(SHIPPED_CHECKPOINTS),
+            "shipped_dir": str(checkpoints.SHIPPED_DIR),
+            "registry": str(checkpoints.SHIPPED_DIR / checkpoints.REGISTRY_FILE),
+            "shipped": shipped_models(),
             "user": _files(paths.checkpoint_dir()),
         },
     }
@@ -172,6 +175,21 @@ def _datasets(data_dir: Path) -> list[dict]:
     return entries
 
 
+def shipped_models() -> list[dict]:
+    """One dict per registry entry (sorted by name): ``name``, ``file``, ``size_bytes`` (recorded),
+    ``present`` (the file is there with that size; the hash is checked on load, not here),
+    ``model`` (class name), ``config``, ``data``, ``licence``, ``metrics`` (names) and ``command``."""
+    out = []
+    for name, e in sorted(checkpoints.registry().items()):
+        path = checkpoints.SHIPPED_DIR / e["file"]
+        out.append({"name": name, "file": e["file"], "size_bytes": e["size"],
+                    "present": path.is_file() and path.stat().st_size == e["size"],
+                    "model": e.get("model", {}).get("class"), "config": e.get("model", {}).get("config"),
+                    "data": e.get("data"), "licence": e.get("licence"), "metrics": sorted(e.get("metrics", {})),
+                    "command": e.get("command")})
+    return out
+
+
 def _files(folder: Path) -> list[dict]:
     """Plain files directly in ``folder`` (``name``, ``size_bytes``); [] if absent."""
     if not folder.is_dir():
@@ -233,10 +251,17 @@ def format_info(info: dict) -> str:
             lines.append(f"    {archive}")
 
     ckpt = info["checkpoints"]
-    for title, files in (("Shipped checkpoints", ckpt["shipped"]), ("Your checkpoints", ckpt["user"])):
-        lines += ["", title]
-        if not files:
-            lines.append("  none")
-        for f in files:
-            lines.append(f"  {f['name']:<40}{_size(f['size_bytes'])}")
+    lines += ["", f"Shipped models (registry: {ckpt.get('registry', ckpt['shipped_dir'])})"]
+    if not ckpt["shipped"]:
+        lines.append("  none")
+    for m in ckpt["shipped"]:
+        missing = "" if m["present"] else "  MISSING: re-create with its command (metalearn info --json)"
+        lines.append(f"  {m['name']:<30}{m['model'] or '?':<20}{_size(m['size_bytes']):>9}  {m['file']}{missing}")
+        lines.append(f"    data: {m['data']}")
+        lines.append(f"    licence: {m['licence']}")
+    lines += ["", "Your checkpoints"]
+    if not ckpt["user"]:
+        lines.append("  none")
+    for f in ckpt["user"]:
+        lines.append(f"  {f['name']:<40}{_size(f['size_bytes'])}")
     return "\n".join(lines)

@@ -1,16 +1,16 @@
 """Make the shipped tutor model: chapter 06's MAML student model trained on SweSAT, frozen for serving.
 
-    python -m metalearn_lite.education.train_tutor --out metalearn_lite/education/shipped/tutor_maml_swesat.npz
+    python -m metalearn_lite.education.train_tutor --out metalearn_lite/checkpoints/tutor_maml_swesat.npz
 
 Same recipe as chapter 06 and ``bench/education_personalisation.py`` (4,000 training students,
 split seed 0; 2PL fit for the CAT support sets; ``MAMLStudent(dim=4, num_inner_steps=5)``,
-1,500 meta-steps by default). Writes the model (``TutorModel.save``) and, next to it,
-``<file>.json`` with its SHA-256, the command and the held-out AUC after 5 random answers.
+1,500 meta-steps by default). Writes the model (``TutorModel.save``) and records its SHA-256, the
+command and the held-out AUC after 5 random answers (``metalearn_lite.checkpoints.record_checkpoint``:
+the registry entry for the shipped folder, else a ``<file>.json`` sidecar).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -50,19 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from ..atomic import atomic_write_text, sha256_file
+    from ..checkpoints import record_checkpoint
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     tutor, _, metrics = train_swesat_tutor(args.steps, args.seed)
     minutes = (time.perf_counter() - t0) / 60
     out = tutor.save(args.out)
-    record = {"file": out.name, "sha256": sha256_file(out), "size": out.stat().st_size,
-              "metadata": {"command": "python -m metalearn_lite.education.train_tutor " + " ".join(sys.argv[1:] if argv is None else argv),
-                           "torch": torch.__version__, "python": platform.python_version(),
-                           "wall_minutes": round(minutes, 1), **metrics, **tutor.metadata}}
-    atomic_write_text(out.with_name(out.name + ".json"), json.dumps(record, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {out} ({record['size']} bytes) in {minutes:.1f} min; held-out AUC after 5 random answers "
+    metadata = {"command": "python -m metalearn_lite.education.train_tutor " + " ".join(sys.argv[1:] if argv is None else argv),
+                "torch": torch.__version__, "python": platform.python_version(),
+                "wall_minutes": round(minutes, 1), **metrics, **tutor.metadata}
+    record_checkpoint(out, metadata)
+    print(f"wrote {out} ({out.stat().st_size} bytes) in {minutes:.1f} min; held-out AUC after 5 random answers "
           f"{metrics['auc_5_random'][0]:.3f} +/- {metrics['auc_5_random'][1]:.3f}")
     return 0
 

@@ -172,17 +172,23 @@ class TutorModel:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "TutorModel":
-        """Read a model written by ``save``; a file of another kind gives a ValueError naming what was expected."""
+    def load(cls, path: str | Path, expected_sha256: str | None = None) -> "TutorModel":
+        """Read a model written by ``save`` (through ``metalearn_lite.checkpoints.read_checkpoint``, which
+        checks ``expected_sha256`` when given); a file of another kind gives a ValueError naming what was
+        expected, a missing one a FileNotFoundError naming the path."""
+        from ..checkpoints import CheckpointNotFoundError, CorruptCheckpointError, read_checkpoint
+
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"tutor model file not found: {path}")
+        expected = "a tutor model (.npz with item_embedding, item_bias, student_init, inner_lr and header, as TutorModel.save writes)"
         try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in ("item_embedding", "item_bias", "student_init", "inner_lr", "header")}
-        except (KeyError, ValueError, OSError) as exc:
-            raise ValueError(f"{path} is not a tutor model (.npz with item_embedding, item_bias, student_init, "
-                             f"inner_lr and header, as TutorModel.save writes): {exc}") from exc
+            stored = read_checkpoint(path, expected_sha256, verify=expected_sha256 is not None)
+            arrays = {k: stored[k] for k in ("item_embedding", "item_bias", "student_init", "inner_lr", "header")}
+        except CheckpointNotFoundError as exc:
+            raise FileNotFoundError(f"tutor model file not found: {path}") from exc
+        except CorruptCheckpointError as exc:
+            raise ValueError(f"{path} is not {expected}: {exc}") from exc
+        except KeyError as exc:
+            raise ValueError(f"{path} is not {expected}: it lacks {exc}") from exc
         header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
         if header.get("format") != "metalearn-lite tutor model":
             raise ValueError(f"{path}: header format must be 'metalearn-lite tutor model', got {header.get('format')!r}")
@@ -307,22 +313,20 @@ class TutorModel:
 
 
 def default_tutor_model_path() -> Path:
-    """The shipped tutor model (MAML student model trained on SweSAT training students).
+    """The shipped tutor model (MAML student model trained on SweSAT training students): the file of
+    the registry entry ``tutor_maml_swesat`` in ``metalearn_lite/checkpoints/``.
 
-    Made by ``python -m metalearn_lite.education.train_tutor`` (the command is in its ``.json``
-    sidecar, with its SHA-256); a numpy ``.npz``, not a torch checkpoint, so it lives here and not
-    in ``metalearn_lite/checkpoints/``.
+    Made by ``python -m metalearn_lite.education.train_tutor`` (the command, hash, data and licence are
+    in ``metalearn_lite/checkpoints/registry.json``); a numpy ``.npz``, so serving needs no torch.
     """
-    return Path(__file__).resolve().parent / "shipped" / DEFAULT_TUTOR_MODEL
+    from ..checkpoints import shipped_path
+
+    return shipped_path(DEFAULT_TUTOR_MODEL, must_exist=False)
 
 
 def load_default_tutor() -> TutorModel:
-    """Load the shipped tutor model, checking the SHA-256 recorded next to it."""
-    from ..atomic import sha256_file
+    """Load the shipped tutor model, checking the SHA-256 recorded in the registry."""
+    from ..checkpoints import entry, shipped_path
 
-    path = default_tutor_model_path()
-    record = json.loads(path.with_name(path.name + ".json").read_text(encoding="utf-8"))
-    digest = sha256_file(path)
-    if digest != record["sha256"]:
-        raise ValueError(f"{path}: SHA-256 {digest} does not match the recorded {record['sha256']}")
-    return TutorModel.load(path)
+    found = entry(DEFAULT_TUTOR_MODEL)
+    return TutorModel.load(shipped_path(found["name"]), expected_sha256=found["sha256"])
