@@ -211,6 +211,111 @@ def auc_ties_count_as_wins(scores, labels):
     return (pos[:, None] >= neg[None, :]).double().mean()
 
 
+# --- 5.x in-context learning (chapter 09)
+def sequence_flags_swapped(context_x, context_y, target_x):
+    context = torch.cat([context_x, context_y, torch.zeros_like(context_y[..., :1])], -1)
+    targets = torch.cat([target_x, torch.zeros_like(target_x), torch.ones_like(target_x[..., :1])], -1)
+    return torch.cat([context, targets], 1)
+
+
+def sequence_zeros_two_wide(context_x, context_y, target_x):  # right only when d_y = 1
+    context = torch.cat([context_x, context_y, torch.ones_like(context_y[..., :1])], -1)
+    return torch.cat([context, torch.cat([target_x, target_x.new_zeros(*target_x.shape[:2], 2)], -1)], 1)
+
+
+def sequence_targets_first(context_x, context_y, target_x):
+    context = torch.cat([context_x, context_y, torch.ones_like(context_y[..., :1])], -1)
+    targets = torch.cat([target_x, target_x.new_zeros(*target_x.shape[:2], context_y.shape[-1] + 1)], -1)
+    return torch.cat([targets, context], 1)
+
+
+def attention_targets_see_each_other(queries, keys, values, num_context):
+    return torch.softmax(queries @ keys.transpose(1, 2) / math.sqrt(queries.shape[-1]), -1) @ values
+
+
+def attention_causal(queries, keys, values, num_context):
+    n = queries.shape[1]
+    scores = queries @ keys.transpose(1, 2) / math.sqrt(queries.shape[-1])
+    scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+    return torch.softmax(scores, -1) @ values
+
+
+def attention_targets_see_themselves(queries, keys, values, num_context):
+    n = queries.shape[1]
+    allowed = torch.zeros(n, n, dtype=torch.bool)
+    allowed[:, :num_context] = True
+    allowed |= torch.eye(n, dtype=torch.bool)
+    scores = queries @ keys.transpose(1, 2) / math.sqrt(queries.shape[-1])
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ values
+
+
+def attention_unscaled(queries, keys, values, num_context):
+    scores = queries @ keys[:, :num_context].transpose(1, 2)
+    return torch.softmax(scores, -1) @ values[:, :num_context]
+
+
+def _icl_loglik(target_y, mean, sigma):
+    return -0.5 * math.log(2 * math.pi) - torch.log(sigma) - 0.5 * ((target_y - mean) / sigma) ** 2
+
+
+def loglik_summed_over_targets(target_y, mean, raw_std, min_std):
+    return _icl_loglik(target_y, mean, min_std + (1 - min_std) * F.softplus(raw_std)).sum(dim=(1, 2))
+
+
+def loglik_without_floor(target_y, mean, raw_std, min_std):
+    return _icl_loglik(target_y, mean, F.softplus(raw_std)).sum(-1).mean(-1)
+
+
+def loglik_mean_over_output_dims(target_y, mean, raw_std, min_std):
+    return _icl_loglik(target_y, mean, min_std + (1 - min_std) * F.softplus(raw_std)).mean(dim=(1, 2))
+
+
+def episode_one_hot_from_labels(support_features, support_labels, query_features, num_ways):
+    one_hot = F.one_hot(support_labels).to(support_features.dtype)  # as wide as the labels that occur
+    support = torch.cat([support_features, one_hot, torch.ones_like(support_features[..., :1])], -1)
+    empty = query_features.new_zeros(*query_features.shape[:2], one_hot.shape[-1] + 1)
+    return torch.cat([support, torch.cat([query_features, empty], -1)], 1)
+
+
+def episode_query_flag_one(support_features, support_labels, query_features, num_ways):
+    one_hot = F.one_hot(support_labels, num_ways).to(support_features.dtype)
+    support = torch.cat([support_features, one_hot, torch.ones_like(support_features[..., :1])], -1)
+    query = torch.cat([query_features, query_features.new_zeros(*query_features.shape[:2], num_ways),
+                       torch.ones_like(query_features[..., :1])], -1)
+    return torch.cat([support, query], 1)
+
+
+def _gp_ll(cx, cy, tx, ty, lengthscale, scale, noise, with_noise=True):
+    k = lambda a, b: scale ** 2 * torch.exp(-((a - b.transpose(1, 2)) ** 2) / (2 * lengthscale ** 2))
+    k_cc = k(cx, cx) + noise ** 2 * torch.eye(cx.shape[1], dtype=cx.dtype)
+    k_tc = k(tx, cx)
+    mean = (k_tc @ torch.linalg.solve(k_cc, cy))[..., 0]
+    var = scale ** 2 - (k_tc * torch.linalg.solve(k_cc, k_tc.transpose(1, 2)).transpose(1, 2)).sum(-1)
+    var = var + noise ** 2 if with_noise else var.clamp_min(1e-12)
+    return -0.5 * (math.log(2 * math.pi) + torch.log(var) + (ty[..., 0] - mean) ** 2 / var)
+
+
+def _model_ll(ty, mean, std):
+    return _icl_loglik(ty, mean, std).sum(-1)
+
+
+def gap_reversed(cx, cy, tx, ty, mean, std, lengthscale, scale, noise):
+    return _model_ll(ty, mean, std).mean(-1) - _gp_ll(cx, cy, tx, ty, lengthscale, scale, noise).mean(-1)
+
+
+def gap_oracle_without_target_noise(cx, cy, tx, ty, mean, std, lengthscale, scale, noise):
+    return (_gp_ll(cx, cy, tx, ty, lengthscale, scale, noise, with_noise=False).mean(-1)
+            - _model_ll(ty, mean, std).mean(-1))
+
+
+def gap_default_kernel(cx, cy, tx, ty, mean, std, lengthscale, scale, noise):
+    return _gp_ll(cx, cy, tx, ty, 0.4, 1.0, 0.05).mean(-1) - _model_ll(ty, mean, std).mean(-1)
+
+
+def gap_summed_over_targets(cx, cy, tx, ty, mean, std, lengthscale, scale, noise):
+    return _gp_ll(cx, cy, tx, ty, lengthscale, scale, noise).sum(-1) - _model_ll(ty, mean, std).sum(-1)
+
+
 MISTAKES = {
     "1.1": [update_plus, update_ignores_lr],
     "1.2": [meta_gradient_without_create_graph, meta_gradient_no_adaptation],
@@ -227,6 +332,12 @@ MISTAKES = {
     "4.3": [information_without_a_squared, information_without_a],
     "4.4": [next_item_ignores_answered, next_item_never_minus_one, next_item_least_informative],
     "4.5": [auc_ordinal_ranks, auc_zero_based_ranks, auc_ties_count_as_wins],
+    "5.1": [sequence_flags_swapped, sequence_zeros_two_wide, sequence_targets_first],
+    "5.2": [attention_targets_see_each_other, attention_causal, attention_targets_see_themselves,
+            attention_unscaled],
+    "5.3": [loglik_summed_over_targets, loglik_without_floor, loglik_mean_over_output_dims],
+    "5.4": [episode_one_hot_from_labels, episode_query_flag_one],
+    "5.5": [gap_reversed, gap_oracle_without_target_noise, gap_default_kernel, gap_summed_over_targets],
 }
 
 

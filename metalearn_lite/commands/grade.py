@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("submissions", help="folder with one .ipynb or .py per student")
     parser.add_argument("--assignment", required=True, metavar="NAME",
                         help="which homework: a folder of the private assignment folder "
-                        "(maml, protonet, np, education, or one of your own)")
+                        "(maml, protonet, np, education, in_context, or one of your own)")
     parser.add_argument("--out", required=True, help="output folder for grades.csv, JSON, feedback")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="submissions graded in parallel (default: number of cores)")

@@ -109,6 +109,31 @@ ASSIGNMENTS: dict[str, list[Question]] = {
                  "(1 = lowest score) of the positives and tied scores share their average rank. "
                  "Return a 0-d float tensor."),
     ],
+    "in_context": [
+        Question("5.1", "regression_sequence", 2, "Context and target tokens in one sequence",
+                 "Context rows [x_i, y_i, 1], then target rows [x_t, 0 (d_y zeros), 0]: "
+                 "[B, n_c + n_t, d_x + d_y + 1], context first. The zeros are d_y wide, "
+                 "whatever d_y is; keep the inputs' dtype."),
+        Question("5.2", "context_attention", 3, "Attention to the context only",
+                 "Every row (context and target) attends to the first num_context rows only: "
+                 "softmax(q k_C^T / sqrt(d)) v_C with k_C = keys[:, :num_context], "
+                 "v_C = values[:, :num_context]. No target sees another target, no row sees a "
+                 "target, and nothing is causal: [B, n, d] -> [B, n, d]."),
+        Question("5.3", "predictive_log_likelihood", 2, "Log-likelihood per target point",
+                 "std = min_std + (1 - min_std) * softplus(raw_std); log N(y; mean, std^2) summed "
+                 "over the output dimension d_y, then the MEAN over the n_t targets (chapter 04's "
+                 "convention): [B, n_t, d_y] -> [B]."),
+        Question("5.4", "episode_sequence", 2, "An N-way K-shot episode as one sequence",
+                 "Support rows [f_i, one_hot(y_i, num_ways), 1], then query rows [f_q, num_ways "
+                 "zeros, 0] (the query's label is hidden): [B, N*K + n_q, d + num_ways + 1]. The "
+                 "one-hot is num_ways wide whatever labels occur, labels in any order."),
+        Question("5.5", "oracle_gap", 3, "The gap to the exact GP oracle",
+                 "Oracle: mean = K_tc (K_cc + noise^2 I)^-1 y_c, var = scale^2 - diag(K_tc (K_cc + "
+                 "noise^2 I)^-1 K_ct) + noise^2, with k(x, x') = scale^2 exp(-|x - x'|^2 / (2 "
+                 "lengthscale^2)) and the GIVEN hyperparameters. Gap = oracle's mean log-likelihood "
+                 "per target minus the model's (mean over targets): [B].",
+                 rtol=1e-4, atol=1e-6),
+    ],
 }
 
 
@@ -252,6 +277,43 @@ def _edu_all_answered(seed, num_items):
     return [a, b, theta, torch.ones(num_items, dtype=torch.bool)]
 
 
+def _icl_sizes_tensors(g, batch, n_c, n_t, d_x, d_y):
+    return _randn(g, batch, n_c, d_x), _randn(g, batch, n_c, d_y), _randn(g, batch, n_t, d_x)
+
+
+def _icl_args(seed: int, which: str, batch: int = 2, n_c: int = 4, n_t: int = 3, d_x: int = 1,
+              d_y: int = 1, d: int = 4, num_ways: int = 3, num_shots: int = 2, min_std: float = 0.1):
+    """Inputs of homework 5 (in-context learning, chapter 09) for one case."""
+    g = _gen(seed)
+    if which == "tokens":
+        return list(_icl_sizes_tensors(g, batch, n_c, n_t, d_x, d_y))
+    if which == "attention":
+        n = n_c + n_t
+        return [_randn(g, batch, n, d), _randn(g, batch, n, d), _randn(g, batch, n, d), n_c]
+    if which == "loglik":
+        target_y, mean = _randn(g, batch, n_t, d_y), _randn(g, batch, n_t, d_y)
+        return [target_y, mean, _randn(g, batch, n_t, d_y), min_std]
+    if which == "episode":
+        labels = torch.stack([torch.arange(num_ways).repeat_interleave(num_shots)[
+            torch.randperm(num_ways * num_shots, generator=g)] for _ in range(batch)])
+        return [_randn(g, batch, num_ways * num_shots, d), labels, _randn(g, batch, n_t, d)]
+    raise KeyError(which)
+
+
+def _gp_gap_args(seed: int, batch: int = 2, n_c: int = 5, n_t: int = 8, lengthscale: float = 0.4,
+                 scale: float = 1.0, noise: float = 0.05):
+    """``oracle_gap`` inputs: GP curves drawn with the given kernel, a model's (imperfect)
+    predictive mean and std at the targets, and the kernel's hyperparameters."""
+    g = _gen(seed)
+    x = 4 * torch.rand(batch, n_c + n_t, 1, generator=g, dtype=torch.float64) - 2
+    sq = (x - x.transpose(1, 2)) ** 2
+    cov = scale ** 2 * torch.exp(-0.5 * sq / lengthscale ** 2) + (noise ** 2 + 1e-9) * torch.eye(n_c + n_t)
+    y = torch.linalg.cholesky(cov) @ _randn(g, batch, n_c + n_t, 1)
+    mean = y[:, n_c:] + 0.3 * scale * _randn(g, batch, n_t, 1)
+    std = _positive(g, batch, n_t, 1) * scale
+    return [x[:, :n_c], y[:, :n_c], x[:, n_c:], y[:, n_c:], mean, std, lengthscale, scale, noise]
+
+
 def case_seed(term_seed: int, qid: str, index: int) -> int:
     """Seed of hidden case ``index`` of question ``qid`` in the term drawn with ``term_seed``.
 
@@ -298,6 +360,25 @@ VISIBLE: dict[str, list[VisibleCase]] = {
             VisibleCase("tied scores across the classes", lambda: [
                 torch.tensor([0.5, 0.5, 0.5, 0.9, 0.2, 0.7], dtype=torch.float64),
                 torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0, 0.0], dtype=torch.float64)])],
+    "5.1": [VisibleCase("2 tasks, 4 context / 3 targets, 1-d x and y", lambda: _icl_args(51, "tokens")),
+            VisibleCase("2-d y: the target's zeros are d_y wide",
+                        lambda: _icl_args(52, "tokens", batch=1, n_c=2, n_t=3, d_x=1, d_y=2))],
+    "5.2": [VisibleCase("3 context + 2 target rows, d = 4", lambda: _icl_args(53, "attention", n_c=3, n_t=2)),
+            VisibleCase("2 context + 3 target rows, d = 2",
+                        lambda: _icl_args(54, "attention", batch=1, n_c=2, n_t=3, d=2))],
+    "5.3": [VisibleCase("2 tasks, 5 targets, d_y = 1, min_std 0.1",
+                        lambda: _icl_args(55, "loglik", n_t=5)),
+            VisibleCase("d_y = 2 (sum over d_y, mean over targets), min_std 0.001",
+                        lambda: _icl_args(56, "loglik", batch=3, n_t=4, d_y=2, min_std=0.001))],
+    "5.4": [VisibleCase("3-way 2-shot, shuffled labels, 4 queries",
+                        lambda: [*_icl_args(57, "episode", n_t=4), 3]),
+            VisibleCase("the same 3-way episode read by a 5-way model (num_ways=5)",
+                        lambda: [*_icl_args(57, "episode", n_t=4), 5])],
+    "5.5": [VisibleCase("2 tasks, 5 context / 8 targets, lengthscale 0.4, scale 1, noise 0.05",
+                        lambda: _gp_gap_args(58)),
+            VisibleCase("other hyperparameters: lengthscale 0.8, scale 0.7, noise 0.1",
+                        lambda: _gp_gap_args(59, batch=3, n_c=3, n_t=6, lengthscale=0.8, scale=0.7,
+                                             noise=0.1))],
 }
 
 
