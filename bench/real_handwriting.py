@@ -227,14 +227,11 @@ def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
 
 
 def load_protonet_file(path: Path) -> tuple[ProtoNet, dict]:
-    """A ProtoNet checkpoint written by bench/reproduce_fewshot.py anywhere on disk."""
-    from metalearn_lite.models import Conv4
-    from metalearn_lite.training.checkpoint import checkpoint_info, load_checkpoint
+    """A ProtoNet checkpoint written by bench/reproduce_fewshot.py anywhere on disk (or a shipped one)."""
+    from metalearn_lite.training.checkpoint import load_model
 
-    meta = checkpoint_info(path)["metadata"]
-    config = meta["config"]
-    net = ProtoNet(Conv4(**config["model_kwargs"]), distance=config.get("distance", "euclidean"))
-    net.encoder.load_state_dict(load_checkpoint(path)["model"])
+    encoder, meta = load_model(path)  # the Conv-4 rebuilt from the class and config stored with it
+    net = ProtoNet(encoder, distance=meta.get("config", {}).get("distance", "euclidean"))
     return net.eval(), meta
 
 
@@ -287,25 +284,25 @@ def as_json(results: dict) -> dict:
 
 
 def record(folder: Path, table: dict, commands: list[str], episodes: int, log, queries: int = TEST_QUERIES) -> None:
-    """Store the table in the shipped real ProtoNet's sidecar (``metadata.real_handwriting_benchmark``);
-    rows already there and not in ``table`` are kept (runs per pool or model may be recorded one by one)."""
-    from metalearn_lite.atomic import atomic_writer
+    """Store the table with the real ProtoNet in ``folder`` (``metrics.real_handwriting_benchmark`` of its
+    registry entry for the shipped folder, else its sidecar); rows already there and not in ``table``
+    are kept (runs per pool or model may be recorded one by one)."""
+    from metalearn_lite.checkpoints import checkpoint_info, record_checkpoint
     from metalearn_lite.training.pretrained import PROTONET_REAL
 
-    sidecar = folder / (PROTONET_REAL + ".json")
-    data = json.loads(sidecar.read_text())
-    old = data["metadata"].get("real_handwriting_benchmark", {})
+    path = folder / PROTONET_REAL
+    metadata = checkpoint_info(path)["metadata"]
+    old = metadata.get("real_handwriting_benchmark", {})
     accuracy = old.get("accuracy", {})
     for pool, rows in table.items():
         for model, cells in rows.items():
             accuracy.setdefault(pool, {}).setdefault(model, {}).update(cells)
     commands = [c for c in old.get("commands", []) if c not in commands] + list(commands)
-    data["metadata"]["real_handwriting_benchmark"] = {
+    metadata["real_handwriting_benchmark"] = {
         "commands": commands, "episodes": episodes, "test_queries": queries,
         "protocols": PROTOCOL_NAMES, "accuracy": accuracy}
-    with atomic_writer(sidecar) as handle:
-        handle.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
-    log(f"recorded the table in {sidecar}")
+    record_checkpoint(path, metadata)
+    log(f"recorded the table with {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -364,7 +364,9 @@ def format_table(runs: list[MethodRun], settings: list[str], data_name: str) -> 
 def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, command: str, log,
                      data: DataSet | None = None) -> None:
     """ProtoNet's encoder -> ``protonet_glyphs_conv4.pt``; the 5-way MAML model -> ``maml_glyphs_conv4_5w1s.pt``
-    (first order; second order -> ``maml2nd_...``). float32 state dicts, loadable with ``weights_only=True``.
+    (first order; second order -> ``maml2nd_...``), in the one checkpoint format (``save_checkpoint(path,
+    model, config=...)``: float32, loadable with ``weights_only=True``; into the shipped folder, the
+    registry entry is updated).
 
     Called once right after training (``test_accuracy`` empty, so a long test cannot lose the
     weights) and again after testing."""
@@ -412,9 +414,9 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
             test = {s: v for s, v in test.items() if s == "lake5" or parse_setting(s)[0] == 5}
         else:
             continue
-        state = {"model": {k: v.detach().to(torch.float32).clone().contiguous()
-                           for k, v in encoder.state_dict().items()}}
-        digest = save_checkpoint(path, state, metadata={**common, "config": config, "test_accuracy": test, **timing})
+        # the one checkpoint format: {"model": "Conv4", "config": its kwargs, "state_dict": float32 weights}
+        digest = save_checkpoint(path, encoder.float(), metadata={**common, "config": config, "test_accuracy": test,
+                                                                  **timing}, config=config["model_kwargs"])
         log(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}...)")
 
 

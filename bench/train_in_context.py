@@ -7,8 +7,8 @@ The task distribution is the MAML paper's (``SinusoidTasks()``: A ~ U[0.1, 5], p
 x ~ U[-5, 5]); each training batch draws one context size in 1..40 and 20 query points. The
 model is ``InContextRegressor`` (the chapter's transformer, std floor 1e-3) trained by the
 Gaussian negative log-likelihood of the queries. Writes ``metalearn_lite/checkpoints/
-transformer_sinusoid.pt`` (< 1 MB; ``{"model": "InContextRegressor", "config", "state_dict"}``,
-sidecar with this command, the steps run and the figures).
+transformer_sinusoid.pt`` (< 1 MB; ``{"model": "InContextRegressor", "config", "state_dict"}``;
+its registry entry records this command, the steps run and the figures).
 
 Prints the query MSE of the predictive mean at 1/3/10/20/40 context points (600 test tasks,
 95% CIs) next to the shipped MAML's (``maml_sinusoid.pt``, trained at K = 5) after 10 gradient
@@ -39,7 +39,7 @@ from metalearn_lite.training import load_checkpoint, mean_confidence_interval, m
 from metalearn_lite.training.checkpoint import shipped_checkpoint  # noqa: E402
 from metalearn_lite.training.history import History  # noqa: E402
 
-CHECKPOINTS = REPO / "metalearn_lite" / "checkpoints"
+from metalearn_lite.checkpoints import SHIPPED_DIR as CHECKPOINTS  # noqa: E402  (the shipped folder, defined once)
 FILENAME = "transformer_sinusoid.pt"
 CONTEXT_SIZES = (1, 3, 10, 20, 40)
 EVAL_SEED = 2024
@@ -130,8 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     model.eval()
     table = compare_with_maml(model, args.eval_tasks)
-    state = {"model": "InContextRegressor", "config": config,
-             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
     metadata = {"command": command, "config": config, "steps": done[0], "batch": args.batch, "lr": args.lr,
                 "seed": args.seed, "train_context": [1, 40], "num_queries": NUM_QUERIES,
                 "budget_minutes": args.budget_minutes,
@@ -140,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                 "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1), "torch": torch.__version__}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / FILENAME
-    digest = save_checkpoint(path, state, metadata)
+    digest = save_checkpoint(path, model, metadata, config=config)  # {model, config, state_dict}
     print(f"transformer: {done[0]} steps of {args.batch} tasks in {wall:.1f} s wall / {cpu:.1f} s CPU "
           "(shared machine, noisy)")
     print(f"query MSE of the mean, {args.eval_tasks} tasks per column, 95% CI:")

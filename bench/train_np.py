@@ -8,8 +8,8 @@ and compare every shipped model with the exact GP oracle.
     python bench/train_np.py --table               # every shipped model at 1/3/10/20/40 context points
 
 Writes ``metalearn_lite/checkpoints/cnp_gp.pt``, ``latent_np_gp.pt``, ``attentive_np_gp.pt`` or
-``transformer_gp.pt`` (each < 1 MB) with ``save_checkpoint`` (atomic, SHA-256 sidecar recording
-this command, the config and the held-out figures). A checkpoint holds ``{"model":
+``transformer_gp.pt`` (each < 1 MB) with ``save_checkpoint`` (atomic; the SHA-256, this command, the config and the
+held-out figures go to the file's entry in ``metalearn_lite/checkpoints/registry.json``). A checkpoint holds ``{"model":
 "CNP"|"LatentNP"|"AttentiveNP"|"InContextRegressor", "config": {...}, "state_dict": {...}}``;
 chapters rebuild the model with ``CNP(**config)`` and load it. The config records the decoder's
 std floor ``min_std`` (absent in the chapter-04 checkpoints: they use the default 0.1 they were
@@ -42,7 +42,7 @@ from metalearn_lite.reproducibility import seed_everything  # noqa: E402
 from metalearn_lite.tasks import GPCurves  # noqa: E402
 from metalearn_lite.training import mean_confidence_interval, meta_train, save_checkpoint  # noqa: E402
 
-CHECKPOINTS = REPO / "metalearn_lite" / "checkpoints"
+from metalearn_lite.checkpoints import SHIPPED_DIR as CHECKPOINTS  # noqa: E402  (the shipped folder, defined once)
 NAMES = {"cnp": ("CNP", "cnp_gp.pt"), "latent_np": ("LatentNP", "latent_np_gp.pt"),
          "attentive_np": ("AttentiveNP", "attentive_np_gp.pt"), "transformer": ("InContextRegressor", "transformer_gp.pt")}
 CLASSES = {"CNP": CNP, "LatentNP": LatentNP, "AttentiveNP": AttentiveNP, "InContextRegressor": InContextRegressor}
@@ -181,9 +181,7 @@ def train(kind: str, args: argparse.Namespace, out: Path) -> None:
     model.eval()
     figures = held_out(model, GPCurves(), args.eval_tasks)
     by_context = context_table({kind: model}, GPCurves(), args.eval_tasks)
-    cls, filename = NAMES[kind]
-    state = {"model": cls, "config": config,
-             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+    _, filename = NAMES[kind]
     metadata = {"command": args.command,
                 "config": config, "steps": steps_done[0], "batch": args.batch, "lr": lr, "seed": args.seed,
                 "train_context": list(context), "budget_minutes": args.budget_minutes,
@@ -195,7 +193,7 @@ def train(kind: str, args: argparse.Namespace, out: Path) -> None:
                 "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1), "torch": torch.__version__}
     out.mkdir(parents=True, exist_ok=True)
     path = out / filename
-    digest = save_checkpoint(path, state, metadata)
+    digest = save_checkpoint(path, model, metadata, config=config)  # {model, config, state_dict}
     print(f"command: {metadata['command']}")
     print(f"{kind}: {steps_done[0]} steps of {args.batch} tasks in {wall:.1f} s wall / {cpu:.1f} s CPU "
           f"({1000 * wall / max(steps_done[0], 1):.1f} ms/step; shared machine, noisy)")

@@ -97,7 +97,8 @@ def _build(cls_name: str, config: dict[str, Any], weights: dict[str, Any], where
 
 def load_shipped(name: str, map_location: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
     """The shipped model ``name`` (a registry name such as ``"cnp_gp"``, or its file name), rebuilt
-    from the registry's class and config, in eval mode, and its info (metadata, metrics, command)."""
+    from the registry's class and config, in eval mode, and its info (metadata, metrics, command).
+    An entry without a ``model`` (tensors that are not a model) gives the file's raw dict."""
     found = entry(name)
     path = shipped_path(found["name"])
     spec = found.get("model") or {}
@@ -105,6 +106,8 @@ def load_shipped(name: str, map_location: str | torch.device = "cpu") -> tuple[A
         from ..education.tutor import TutorModel
         return TutorModel.load(path, expected_sha256=found["sha256"]), entry_info(found)
     state = read_checkpoint(path, found["sha256"], map_location=map_location)
+    if not spec:  # a shipped file of tensors that is not a model (e.g. a run's snapshots): the raw dict
+        return state, entry_info(found)
     where = f"{path} (registry entry {found['name']!r})"
     key = spec.get("weights", "state_dict")
     if key not in state or not isinstance(state[key], dict):
