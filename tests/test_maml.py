@@ -200,7 +200,7 @@ def test_meta_sgd_learns_per_parameter_inner_lrs():
     maml = MAML(MLP(1, (16,), 1), F.mse_loss, inner_lr=0.01, learn_inner_lr=True, strategy="vmap")
     names = {n for n, _ in maml.named_parameters()}
     assert any(n.startswith("inner_lrs.") for n in names)
-    lrs = maml.inner_lr()
+    lrs = maml.inner_lr
     assert set(lrs) == set(maml.params())
     assert all(lrs[k].shape == p.shape for k, p in maml.params().items())
     batch = SinusoidTasks().sample(4, 5, 5, generator=0)
@@ -365,7 +365,7 @@ def test_meta_step_on_mlp_uses_vmap_and_meta_sgd_gets_gradients():
     maml.strategy = "loop"
     expected = torch.autograd.grad(maml.meta_loss(ep).loss, list(maml.parameters()))
     model, params = maml.model, maml.params()
-    meta_backward(model, params, ep, F.mse_loss, num_inner_steps=1, inner_lr=maml.inner_lr(), tasks_per_chunk=2)
+    meta_backward(model, params, ep, F.mse_loss, num_inner_steps=1, inner_lr=maml.inner_lr, tasks_per_chunk=2)
     assert _abs_close(expected, [p.grad for p in maml.parameters()])
 
 

@@ -3,7 +3,9 @@ Reptile, matching and relation networks, attentive neural processes (chapter 07)
 in-context learning with a transformer (chapter 09); transfer baselines and
 self-distillation, adversarial (PGD) few-shot attacks and training, VAE task augmentation (tested, not yet taught)."""
 from .baselines import fine_tune, pretraining_loss
-from .maml import MAML, InnerLoopResult, MetaLossResult, accuracy, choose_strategy, functional_inner_loop, inner_loop, meta_loss
+from .metrics import accuracy
+from .inner_lr import InnerLR
+from .maml import MAML, InnerLoopResult, MetaLossResult, choose_strategy, functional_inner_loop, inner_loop, meta_loss
 from .neural_process import CNP, LatentNP, NPLoss, NPPrediction, gaussian_log_likelihood
 from .protonet import ProtoNet, ProtoNetResult, cosine_logits, protonet_episode, prototypes, squared_euclidean_logits
 from .attentive_np import AttentiveNP
@@ -20,7 +22,7 @@ from .augmentation import ConvVAE, VAELossResult, VAEOutput, augment_support, ga
 __all__ = [
     "fine_tune", "pretraining_loss",
     "MAML", "InnerLoopResult", "MetaLossResult", "inner_loop", "functional_inner_loop", "meta_loss",
-    "choose_strategy", "accuracy",
+    "choose_strategy", "accuracy", "InnerLR",
     "ProtoNet", "ProtoNetResult", "prototypes", "squared_euclidean_logits", "cosine_logits", "protonet_episode",
     "CNP", "LatentNP", "NPPrediction", "NPLoss", "gaussian_log_likelihood",
     "AttentiveNP",

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks.episode import Episode, EpisodeError
+from .metrics import accuracy
 from .neural_process import NPLoss, NPPrediction, bounded_std, check_context_and_targets, predictive_loss
 
 __all__ = ["ContextAttentionLayer", "ContextTransformer", "InContextRegressor", "InContextClassifier"]
@@ -166,5 +167,5 @@ class InContextClassifier(nn.Module):
         """Cross-entropy over the queries and the accuracy ``[B]`` per episode."""
         logits = self(support_features, support_labels, query_features)
         loss = F.cross_entropy(logits.flatten(0, 1), query_labels.flatten().long())
-        acc = (logits.argmax(-1) == query_labels).float().mean(-1)
+        acc = accuracy(logits, query_labels)
         return loss, acc.detach()

@@ -16,6 +16,11 @@ Outer loop (meta-objective over a batch of tasks ``T_i``)::
 *first order* (FOMAML) treats ``grad L_S`` as a constant. *Meta-SGD* (Li et al., 2017)
 learns ``alpha`` per parameter entry.
 
+``inner_lr`` means ``alpha`` everywhere (``inner_lr.py``): a float, or for Meta-SGD a dict
+parameter name -> tensor; ``MAML.inner_lr`` is that value, an attribute (the learned tensors
+are stored in ``MAML.inner_lrs``). ``accuracy`` is the package's one accuracy
+(``metrics.py``), re-exported here.
+
 Two implementations of the outer step share these equations:
 
 - ``strategy="loop"``: a per-task Python loop with ``torch.autograd.grad`` (the readable
@@ -45,6 +50,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..tasks.episode import Episode, EpisodeError
+from .inner_lr import InnerLR, as_inner_lr, check_inner_lr, lr_for
+from .metrics import accuracy  # the one accuracy (``metrics.accuracy``); ``maml.accuracy`` stays an alias
+
 
 __all__ = [
     "InnerLoopResult", "MetaLossResult", "MAML", "inner_loop", "functional_inner_loop",
@@ -53,20 +61,8 @@ __all__ = [
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Params = dict[str, Tensor]
-InnerLR = float | Tensor | Mapping[str, Tensor]
 
 
-def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
-    """Fraction of rows of ``logits [M, N]`` whose argmax equals ``labels [M]``."""
-    return (logits.argmax(dim=-1) == labels).float().mean()
-
-
-def _lr(inner_lr: InnerLR, name: str) -> Tensor | float:
-    if isinstance(inner_lr, Mapping):
-        if name not in inner_lr:
-            raise KeyError(f"inner_lr has no entry for parameter {name!r}; it has {sorted(inner_lr)}")
-        return inner_lr[name]
-    return inner_lr
 
 
 @dataclass
@@ -130,7 +126,7 @@ def inner_loop(model: nn.Module, params: Mapping[str, Tensor], support_x: Tensor
             grads = torch.autograd.grad(loss, [adapted[k] for k in names],
                                         create_graph=outer_grad and not first_order, allow_unused=True)
             adapted = {
-                k: adapted[k] if g is None else adapted[k] - _lr(inner_lr, k) * g
+                k: adapted[k] if g is None else adapted[k] - lr_for(inner_lr, k) * g
                 for k, g in zip(names, grads)
             }
         if trace:
@@ -158,7 +154,7 @@ def functional_inner_loop(model: nn.Module, params: Mapping[str, Tensor], suppor
         grads = torch.func.grad(support_loss)(adapted)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
-        adapted = {k: adapted[k] - _lr(inner_lr, k) * grads[k] for k in adapted}
+        adapted = {k: adapted[k] - lr_for(inner_lr, k) * grads[k] for k in adapted}
     return adapted
 
 
@@ -270,7 +266,7 @@ def _task_batched_query_losses(model: nn.Module, params: Mapping[str, Tensor], s
         per_task = _per_task_loss(loss_fn, model.task_batched_forward(adapted, support_x), support_y)
         grads = torch.autograd.grad(per_task.sum(), [adapted[k] for k in names], create_graph=not first_order,
                                     allow_unused=True)
-        adapted = {k: adapted[k] if g is None else adapted[k] - _lr(alpha, k) * g for k, g in zip(names, grads)}
+        adapted = {k: adapted[k] if g is None else adapted[k] - lr_for(alpha, k) * g for k, g in zip(names, grads)}
     predictions = model.task_batched_forward(adapted, query_x)
     return _per_task_loss(loss_fn, predictions, query_y), predictions
 
@@ -362,7 +358,8 @@ class MAML(nn.Module):
     Args:
         model: any module; its parameters are ``theta``.
         loss_fn: e.g. ``F.mse_loss`` (regression) or ``F.cross_entropy`` (classification).
-        inner_lr: ``alpha`` (initial value when learned).
+        inner_lr: ``alpha``, a float > 0 (the initial value of every entry when learned);
+            afterwards ``maml.inner_lr`` is the value the inner step uses.
         num_inner_steps: inner steps during meta-training (``adapt`` may use more).
         first_order: FOMAML.
         learn_inner_lr: Meta-SGD: a learned ``alpha`` per parameter entry, trained by the
@@ -383,8 +380,7 @@ class MAML(nn.Module):
                  first_order: bool = False, learn_inner_lr: bool = False, strategy: str = "auto",
                  metric_fn: Callable[[Tensor, Tensor], Tensor] | None = None):
         super().__init__()
-        if inner_lr <= 0:
-            raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
+        inner_lr = check_inner_lr(inner_lr)
         if strategy not in ("auto", "loop", "vmap"):
             raise ValueError(f"strategy must be 'auto', 'loop' or 'vmap', got {strategy!r}")
         self.model = model
@@ -394,7 +390,7 @@ class MAML(nn.Module):
         self.strategy = strategy
         self.metric_fn = metric_fn
         self.learn_inner_lr = learn_inner_lr
-        self._inner_lr = float(inner_lr)
+        self._inner_lr = inner_lr
         if learn_inner_lr:
             # ParameterDict keys may not contain '.', so "layers.0.weight" is stored as "layers:0:weight".
             self.inner_lrs = nn.ParameterDict({
@@ -408,8 +404,25 @@ class MAML(nn.Module):
         """``theta``: the model's parameters, name -> tensor."""
         return dict(self.model.named_parameters())
 
+    @property
     def inner_lr(self) -> InnerLR:
-        """``alpha``: a float, or (Meta-SGD) a dict name -> learned tensor."""
+        """``alpha``, the value(s) the inner step uses: the float given, or (Meta-SGD) a dict
+        parameter name -> learned tensor (the entries of ``inner_lrs``, with their graph).
+
+        Same meaning as ``Reptile.inner_lr`` and ``MAMLStudent.inner_lr`` (see ``inner_lr.py``).
+        ``maml.inner_lr()``, the method before issue 19, still returns the same value.
+        """
+        return as_inner_lr(self._alpha())
+
+    @inner_lr.setter
+    def inner_lr(self, value: float) -> None:
+        if self.inner_lrs is not None:
+            raise ValueError("this MAML learns its inner_lr (learn_inner_lr=True): change the tensors "
+                             "in maml.inner_lrs instead")
+        self._inner_lr = check_inner_lr(value)
+
+    def _alpha(self) -> InnerLR:
+        """``inner_lr`` as a plain float or dict (what the inner loop is given)."""
         if self.inner_lrs is None:
             return self._inner_lr
         return {key.replace(":", "."): value for key, value in self.inner_lrs.items()}
@@ -423,13 +436,13 @@ class MAML(nn.Module):
         """Run the inner loop from ``theta`` on one task's support set (see ``inner_loop``)."""
         return inner_loop(self.model, self.params(), support_x, support_y, self.loss_fn,
                           num_inner_steps=self.num_inner_steps if num_inner_steps is None else num_inner_steps,
-                          inner_lr=self.inner_lr() if inner_lr is None else inner_lr,
+                          inner_lr=self._alpha() if inner_lr is None else inner_lr,
                           first_order=self.first_order if first_order is None else first_order, trace=trace)
 
     def meta_loss(self, episode: Episode) -> MetaLossResult:
         """The outer objective on a batched episode (see ``meta_loss``)."""
         return meta_loss(self.model, self.params(), episode, self.loss_fn, num_inner_steps=self.num_inner_steps,
-                         inner_lr=self.inner_lr(), first_order=self.first_order, strategy=self.strategy,
+                         inner_lr=self._alpha(), first_order=self.first_order, strategy=self.strategy,
                          metric_fn=self.metric_fn)
 
     def meta_step(self, episode: Episode, tasks_per_chunk: int | None = None) -> MetaLossResult:
@@ -450,7 +463,7 @@ class MAML(nn.Module):
             strategy = "vmap" if strategy == "vmap" else "accumulate"
         if strategy == "accumulate":
             return meta_backward(self.model, self.params(), episode, self.loss_fn, num_inner_steps=self.num_inner_steps,
-                                 inner_lr=self.inner_lr(), first_order=self.first_order, metric_fn=self.metric_fn,
+                                 inner_lr=self._alpha(), first_order=self.first_order, metric_fn=self.metric_fn,
                                  tasks_per_chunk=tasks_per_chunk)
         result = self.meta_loss(episode)
         result.loss.backward()

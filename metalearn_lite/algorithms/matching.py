@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks.episode import Episode, EpisodeError
+from .metrics import accuracy
 from .neural_process import mlp
 from .protonet import prototypes
 
@@ -130,7 +131,7 @@ def matching_episode(embed: Callable[[Tensor], Tensor], episode: Episode,
     log_p = matching_log_probabilities(query_z, support_z, episode.support_y, n, scale)
     attention = cosine_attention(query_z, support_z, scale)
     loss = F.nll_loss(log_p.reshape(-1, n), episode.query_y.reshape(-1).long())
-    acc = (log_p.argmax(-1) == episode.query_y).float().mean(-1)
+    acc = accuracy(log_p, episode.query_y)
     return MatchingNetResult(loss=loss, accuracy=acc.detach(), logits=log_p, probabilities=log_p.exp(),
                              attention=attention)
 
@@ -210,7 +211,7 @@ def relation_episode(embed: Callable[[Tensor], Tensor], relation: Callable[[Tens
     scores = relation_scores(relation, query_z, reps)
     target = F.one_hot(episode.query_y.long(), n).to(scores.dtype)
     loss = F.mse_loss(scores, target)
-    acc = (scores.argmax(-1) == episode.query_y).float().mean(-1)
+    acc = accuracy(scores, episode.query_y)
     return RelationNetResult(loss=loss, accuracy=acc.detach(), scores=scores, class_representations=reps)
 
 

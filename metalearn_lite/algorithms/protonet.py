@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tasks.episode import Episode, EpisodeError
+from .metrics import accuracy
 
 __all__ = ["prototypes", "squared_euclidean_logits", "cosine_logits", "ProtoNetResult",
            "protonet_episode", "ProtoNet"]
@@ -108,7 +109,7 @@ def protonet_episode(embed: Callable[[Tensor], Tensor], episode: Episode, distan
     else:
         raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}")
     loss = F.cross_entropy(logits.reshape(-1, n), qy.reshape(-1))
-    acc = (logits.argmax(-1) == qy).float().mean(-1)
+    acc = accuracy(logits, qy)
     return ProtoNetResult(loss=loss, accuracy=acc.detach(), logits=logits, prototypes=protos)
 
 

@@ -2,7 +2,8 @@
 support/query split (taught in chapter 07; it reuses chapter 02's ``inner_loop``).
 
 Notation as in ``maml.py``: parameters ``theta`` (a dict name -> tensor), inner learning
-rate ``alpha`` (``inner_lr``), outer step size ``epsilon`` (``outer_lr``), and
+rate ``alpha`` (``inner_lr``: the same name and type as in MAML, see ``inner_lr.py``; on
+``Reptile`` an attribute holding the float), outer step size ``epsilon`` (``outer_lr``), and
 ``k = num_inner_steps``.
 
 For each task ``T_i`` of a meta-batch of ``B`` tasks, run ``k`` steps of SGD on the
@@ -39,7 +40,8 @@ from torch.func import functional_call
 
 from ..reproducibility import make_generator
 from ..tasks.episode import Episode, EpisodeError
-from .maml import InnerLoopResult, InnerLR, LossFn, Params, _lr, choose_strategy, inner_loop
+from .inner_lr import InnerLR, as_inner_lr, check_inner_lr, lr_for
+from .maml import InnerLoopResult, LossFn, Params, choose_strategy, inner_loop
 
 __all__ = ["ReptileResult", "task_data", "reptile_adapt", "reptile_meta_gradient", "reptile_step", "Reptile"]
 
@@ -150,7 +152,7 @@ def _vmapped_full_batch_sgd(model: nn.Module, theta: Params, task_x: Tensor, tas
         for _ in range(num_inner_steps):
             grads, loss = torch.func.grad_and_value(loss_at)(phi)
             losses.append(loss)
-            phi = {k: phi[k] - _lr(inner_lr, k) * grads[k] for k in phi}
+            phi = {k: phi[k] - lr_for(inner_lr, k) * grads[k] for k in phi}
         return phi, torch.stack(losses)
 
     return torch.func.vmap(one_task)(task_x, task_y)
@@ -228,17 +230,26 @@ class Reptile(nn.Module):
     def __init__(self, model: nn.Module, loss_fn: LossFn, inner_lr: float = 0.01, num_inner_steps: int = 5,
                  inner_batch_size: int | None = None, outer_lr: float = 0.1, strategy: str = "auto"):
         super().__init__()
-        if inner_lr <= 0:
-            raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
+        inner_lr = check_inner_lr(inner_lr)
         if not isinstance(num_inner_steps, int) or num_inner_steps < 1:
             raise ValueError(f"num_inner_steps must be an int >= 1, got {num_inner_steps!r}")
         self.model = model
         self.loss_fn = loss_fn
-        self.inner_lr = float(inner_lr)
+        self._inner_lr = inner_lr
         self.num_inner_steps = num_inner_steps
         self.inner_batch_size = inner_batch_size
         self.outer_lr = float(outer_lr)
         self.strategy = strategy
+
+    @property
+    def inner_lr(self) -> float:
+        """``alpha``, the value the inner step uses (a float; settable). Same meaning as
+        ``MAML.inner_lr`` (see ``inner_lr.py``); ``reptile.inner_lr()`` also returns it."""
+        return as_inner_lr(self._inner_lr)
+
+    @inner_lr.setter
+    def inner_lr(self, value: float) -> None:
+        self._inner_lr = check_inner_lr(value)
 
     def params(self) -> Params:
         """``theta``: the model's parameters, name -> tensor."""
@@ -249,13 +260,13 @@ class Reptile(nn.Module):
         return functional_call(self.model, dict(params) if params is not None else self.params(), (x,))
 
     def adapt(self, support_x: Tensor, support_y: Tensor, num_inner_steps: int | None = None,
-              inner_lr: float | None = None, trace: bool = False) -> InnerLoopResult:
+              inner_lr: InnerLR | None = None, trace: bool = False) -> InnerLoopResult:
         """Test-time adaptation: full-batch SGD from ``theta`` on one task's support set
         (detached; see ``inner_loop``)."""
         with torch.no_grad():
             return inner_loop(self.model, self.params(), support_x, support_y, self.loss_fn,
                               num_inner_steps=self.num_inner_steps if num_inner_steps is None else num_inner_steps,
-                              inner_lr=self.inner_lr if inner_lr is None else inner_lr, first_order=True, trace=trace)
+                              inner_lr=self._inner_lr if inner_lr is None else inner_lr, first_order=True, trace=trace)
 
     def meta_gradient(self, episode: Episode, generator: int | torch.Generator | None = None) -> ReptileResult:
         """``g`` on a batched episode, using each task's support and query together (``task_data``)."""
@@ -264,7 +275,7 @@ class Reptile(nn.Module):
                                "use Episode.stack([...]) or a sampler's sample_batch()")
         task_x, task_y = task_data(episode)
         return reptile_meta_gradient(self.model, self.params(), task_x, task_y, self.loss_fn,
-                                     num_inner_steps=self.num_inner_steps, inner_lr=self.inner_lr,
+                                     num_inner_steps=self.num_inner_steps, inner_lr=self._inner_lr,
                                      inner_batch_size=self.inner_batch_size, generator=generator,
                                      strategy=self.strategy)
 

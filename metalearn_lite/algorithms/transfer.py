@@ -51,6 +51,7 @@ from torch import Tensor
 
 from ..reproducibility import make_generator
 from ..tasks.episode import Episode, EpisodeError
+from .metrics import accuracy
 from .protonet import prototypes, squared_euclidean_logits
 
 __all__ = ["sample_class_batch", "ClassifierResult", "pretrain_classifier_loss", "episode_features",
@@ -119,7 +120,7 @@ def pretrain_classifier_loss(encoder: Callable[[Tensor], Tensor], head: Callable
         raise ValueError(f"labels must be in 0..{num_classes - 1} (the head's {num_classes} classes), "
                          f"got {int(labels.min())}..{int(labels.max())}")
     loss = F.cross_entropy(logits, labels.long())
-    acc = (logits.argmax(-1) == labels).float().mean()
+    acc = accuracy(logits, labels)
     return ClassifierResult(loss=loss, accuracy=acc.detach(), logits=logits)
 
 
@@ -174,7 +175,7 @@ class TransferResult:
 def _scores(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     n = logits.shape[-1]
     loss = F.cross_entropy(logits.reshape(-1, n), labels.reshape(-1).long())
-    return loss, (logits.argmax(-1) == labels).float().mean(-1)
+    return loss, accuracy(logits, labels)
 
 
 def prototype_classifier(encoder: Callable[[Tensor], Tensor], episode: Episode,

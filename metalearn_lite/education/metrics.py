@@ -1,11 +1,21 @@
-"""Metrics for predicting correctness: rank AUC, accuracy, NLL, and 95% confidence intervals."""
+"""Metrics for predicting correctness: rank AUC, accuracy, NLL, and 95% confidence intervals.
+
+``binary_accuracy`` is not a second accuracy: a model of 0/1 answers gives ``p = P(correct)``,
+i.e. the two-class distribution ``(1 - p, p)``; predicting its more probable answer (1 iff
+``p > 0.5``, a tie going to 0) and counting the matches is exactly the classification accuracy
+of ``metalearn_lite.algorithms.metrics.accuracy``, which computes it. Only the input convention
+differs (one probability per answer, not scores over classes), hence the distinct name.
+``accuracy`` (the name before issue 19) stays as the pooled float version.
+"""
 from __future__ import annotations
 
 import math
 
 import torch
 
-__all__ = ["rank_auc", "accuracy", "binary_nll", "mean_ci"]
+from ..algorithms.metrics import accuracy as _class_accuracy
+
+__all__ = ["rank_auc", "binary_accuracy", "accuracy", "binary_nll", "mean_ci"]
 
 
 def rank_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
@@ -39,9 +49,33 @@ def rank_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return (rank_sum_pos - num_pos * (num_pos + 1) / 2) / (num_pos * num_neg)
 
 
+def binary_accuracy(probs: torch.Tensor, labels: torch.Tensor, *, mask: torch.Tensor | None = None,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Fraction of answers predicted right by the more probable answer (1 iff ``probs > 0.5``).
+
+    Args:
+        probs: ``[..., M]`` P(correct) per answer.
+        labels: ``[..., M]`` 0/1 answers (any dtype).
+        mask: optional ``[..., M]``: average only where true (e.g. each student's query items).
+        dtype: floating type of the result.
+
+    Returns:
+        ``[...]`` (0-d for ``[M]``): ``algorithms.metrics.accuracy`` of the two-class scores
+        ``(1 - p, p)``, whose argmax is 1 exactly when ``p > 0.5``.
+    """
+    if probs.shape != labels.shape:
+        raise ValueError(f"probs and labels must have the same shape, got {list(probs.shape)} and {list(labels.shape)}")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError("labels must be 0/1 answers, got other values: "
+                         f"{sorted(set(labels[(labels != 0) & (labels != 1)].reshape(-1).tolist()))[:5]}")
+    two_class = torch.stack([1 - probs, probs], dim=-1)
+    return _class_accuracy(two_class, labels.long(), mask=mask, dtype=dtype)
+
+
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of ``probs > 0.5`` that match ``labels``; probs, labels: [N]."""
-    return ((probs.reshape(-1) > 0.5).float() == labels.reshape(-1).float()).float().mean().item()
+    """``binary_accuracy`` pooled over all answers, as a float; probs, labels: ``[N]`` (any
+    shape, flattened). The name before issue 19, kept for older code."""
+    return binary_accuracy(probs.reshape(-1), labels.reshape(-1)).item()
 
 
 def binary_nll(probs: torch.Tensor, labels: torch.Tensor, eps: float = 1e-6) -> float:

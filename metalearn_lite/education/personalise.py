@@ -30,10 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..algorithms.inner_lr import as_inner_lr, check_inner_lr
 from ..algorithms.maml import functional_inner_loop, meta_loss
 from ..tasks.episode import Episode
 from . import irt
-from .metrics import mean_ci, rank_auc
+from .metrics import binary_accuracy, mean_ci, rank_auc
 
 __all__ = [
     "split_students",
@@ -174,20 +175,31 @@ class MAMLStudent:
         num_items: I.
         dim: d, size of the student vector.
         num_inner_steps: inner gradient steps (training and test).
-        inner_lr: initial Meta-SGD rate per entry of ``w``.
+        inner_lr: initial Meta-SGD rate per entry of ``w`` (a float > 0).
         seed: initialisation and task sampling.
+
+    ``inner_lr`` is then the value the inner step uses, ``{"student": alpha [d]}`` (the
+    learned-rate convention of ``metalearn_lite.algorithms.inner_lr``, as ``MAML.inner_lr``
+    with ``learn_inner_lr=True``); it is stored as ``log_inner_lr`` (``alpha = exp(log_inner_lr)``,
+    so it stays positive).
     """
 
     def __init__(self, num_items: int, dim: int = 4, num_inner_steps: int = 5, inner_lr: float = 0.05, seed: int = 0):
         self.model = StudentModel(num_items, dim, seed)
-        self.log_inner_lr = nn.Parameter(torch.full((dim,), float(inner_lr)).log())
+        self.log_inner_lr = nn.Parameter(torch.full((dim,), check_inner_lr(inner_lr)).log())
         self.num_inner_steps = num_inner_steps
         self.seed = seed
 
     def parameters(self) -> list[nn.Parameter]:
         return [*self.model.parameters(), self.log_inner_lr]
 
+    @property
     def inner_lr(self) -> dict[str, Tensor]:
+        """``alpha`` as used by the inner step: ``{"student": exp(log_inner_lr)}`` (``[d]``, with its
+        graph). ``student.inner_lr()``, the method before issue 19, still returns the same."""
+        return as_inner_lr(self._alpha())
+
+    def _alpha(self) -> dict[str, Tensor]:
         return {"student": self.log_inner_lr.exp()}
 
     def fit(
@@ -217,7 +229,7 @@ class MAMLStudent:
             sx, sy, qx, qy = sample_training_batch(train, batch_size, k, num_queries, g, fit if use_cat else None)
             episode = Episode(sx, sy, qx, qy, batched=True)
             result = meta_loss(self.model, {"student": self.model.student}, episode, _bce_sum,
-                               num_inner_steps=self.num_inner_steps, inner_lr=self.inner_lr(), strategy="vmap")
+                               num_inner_steps=self.num_inner_steps, inner_lr=self._alpha(), strategy="vmap")
             opt.zero_grad()
             result.loss.backward()
             opt.step()
@@ -229,7 +241,7 @@ class MAMLStudent:
         w0 = self.model.student.detach()
         if items.shape[1] == 0:
             return w0.expand(items.shape[0], -1).clone()
-        lr = {k: v.detach() for k, v in self.inner_lr().items()}
+        lr = {k: v.detach() for k, v in self._alpha().items()}
 
         def adapt(sx: Tensor, sy: Tensor) -> Tensor:
             return functional_inner_loop(self.model, {"student": w0}, sx, sy, _bce_sum,
@@ -359,7 +371,7 @@ def evaluate(
     qf = query.double()
     n_q = qf.sum(1)
     nll = -((y * probs.log() + (1 - y) * (1 - probs).log()) * qf).sum(1) / n_q
-    acc = (((probs > 0.5).double() == y).double() * qf).sum(1) / n_q
+    acc = binary_accuracy(probs, y, mask=query, dtype=torch.float64)  # [S]: each student's query answers
     auc = rank_auc(probs[query], y[query])
     g = torch.Generator().manual_seed(seed)
     boots = []
