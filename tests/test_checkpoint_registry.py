@@ -158,6 +158,26 @@ def test_save_into_the_shipped_folder_updates_its_registry_entry(tmp_path, monke
     assert isinstance(loaded, MLP) and info["held_out"] == {"model_ll": 1.0}
 
 
+def test_a_sidecar_in_the_shipped_folder_moves_into_the_registry(tmp_path, monkeypatch):
+    outside = tmp_path / "run"
+    save_checkpoint(outside / "snap.pt", {"steps": torch.arange(3)}, {"command": "python bench/x.py --snapshots"})
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    shutil.copy(SHIPPED_DIR / REGISTRY_FILE, shipped / REGISTRY_FILE)
+    for name in ("snap.pt", "snap.pt.json"):
+        shutil.copy(outside / name, shipped / name)
+    monkeypatch.setattr(checkpoints, "SHIPPED_DIR", shipped)
+    checkpoints.absorb_sidecar(shipped / "snap.pt", data="sinusoid tasks", licence="synthetic")
+    assert not (shipped / "snap.pt.json").exists()
+    e = checkpoints.entry("snap")
+    assert (e["command"], e["data"], e["licence"], e["model"] if "model" in e else None) == (
+        "python bench/x.py --snapshots", "sinusoid tasks", "synthetic", None)
+    state, info = load_shipped("snap")  # no model: the raw dict, through the reader
+    assert torch.equal(state["steps"], torch.arange(3)) and info["command"] == "python bench/x.py --snapshots"
+    with pytest.raises(ValueError, match="not in the shipped folder"):
+        checkpoints.absorb_sidecar(outside / "snap.pt")
+
+
 # ----------------------------------------------------------------------------- one reader, one folder
 def _calls(tree: ast.AST, names: set[str]) -> list[str]:
     """``module.load``-style calls in ``tree`` whose dotted name is in ``names``."""

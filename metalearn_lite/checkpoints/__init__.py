@@ -33,7 +33,8 @@ from ..atomic import atomic_write_text, sha256_file
 
 __all__ = ["SHIPPED_DIR", "REGISTRY_FILE", "METRIC_KEYS", "CheckpointError", "CheckpointNotFoundError",
            "CorruptCheckpointError", "UnknownModelError", "registry", "entry", "shipped_path", "entry_info",
-           "read_checkpoint", "checkpoint_info", "record_checkpoint", "sidecar_path", "registered_name"]
+           "read_checkpoint", "checkpoint_info", "record_checkpoint", "absorb_sidecar", "sidecar_path",
+           "registered_name", "split_metadata"]
 
 # The one definition of the folder of shipped models (this package's own folder).
 SHIPPED_DIR = Path(__file__).resolve().parent
@@ -186,6 +187,22 @@ def record_checkpoint(path: str | os.PathLike, metadata: dict[str, Any] | None =
             other.update(sha256=digest, size=size)
     document["models"] = dict(sorted(document["models"].items()))
     atomic_write_text(reg_path, json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return digest
+
+
+def absorb_sidecar(path: str | os.PathLike, **fields: Any) -> str:
+    """Move the sidecar of a file in the shipped folder into the registry (for a file written
+    with a sidecar, e.g. by older code), then delete the sidecar; ``fields`` such as ``data=``,
+    ``licence=``, ``model=`` complete the entry. Refuses a sidecar whose hash is not the file's."""
+    path = Path(path)
+    if path.resolve().parent != SHIPPED_DIR:
+        raise ValueError(f"{path} is not in the shipped folder {SHIPPED_DIR}: its sidecar is its record")
+    record = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    if record.get("sha256") != sha256_file(path):
+        raise CorruptCheckpointError(f"{sidecar_path(path)} records sha256 {record.get('sha256')}, but {path} "
+                                     "has another: re-create the file")
+    digest = record_checkpoint(path, record.get("metadata", {}), **fields)
+    sidecar_path(path).unlink()
     return digest
 
 
