@@ -23,9 +23,9 @@ Test pools, all of alphabets the model never trained on:
   is available.
 
 A model trained on real data is tested only on pools with none of its training alphabets
-(its sidecar's ``real_train_alphabets``); other cells print ``-``. The 5-way MAMLs have a
+(its recorded ``real_train_alphabets``); other cells print ``-``. The 5-way MAMLs have a
 5-way head, so their 20-way cells are ``-``; they adapt with their inner loop at test
-(``test_inner_steps`` from the sidecar, 3 steps at alpha = 0.4). "raw pixels" is a
+(``test_inner_steps`` from the registry, 3 steps at alpha = 0.4). "raw pixels" is a
 nearest-prototype classifier on the 784 pixels.
 
 The real zips come from the loader (``metalearn_lite.data.Omniglot``): ``--omniglot-root``
@@ -37,14 +37,14 @@ Usage::
 
     python bench/real_handwriting.py --episodes 400 --threads 2
     python bench/real_handwriting.py --episodes 400 --protonet /tmp/run/protonet_omniglot_small2_conv4.pt
-    # store the table in the shipped real ProtoNet's sidecar (chapters 03 and 05 show it):
+    # store the table in the shipped real ProtoNet's registry entry (chapters 03 and 05 show it):
     python bench/real_handwriting.py --episodes 400 --record metalearn_lite/checkpoints
     # or split the work (per pool and model, in parallel) and record the pieces afterwards:
     python bench/real_handwriting.py --episodes 400 --pools small2-only --models maml2 --json a.json
     python bench/real_handwriting.py --record metalearn_lite/checkpoints --from-json a.json b.json
 
 The stored table was made the second way on a 2-core machine shared with many other jobs (the
-sidecar lists the commands); 400 episodes per cell took 5-25 minutes per model and pool there.
+registry entry lists the commands); 400 episodes per cell took 5-25 minutes per model and pool there.
 """
 from __future__ import annotations
 
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--record", type=Path, default=None, metavar="DIR",
-                        help="store the table in DIR/<real ProtoNet>.json's metadata")
+                        help="store the table with DIR/<real ProtoNet> (its registry entry, or sidecar outside the shipped folder)")
     args = parser.parse_args(argv)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     if not protocols or any(p not in PROTOCOLS for p in protocols):

@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a random small affine map (rotation, zoom 0.9-1.1, shear, shift) per training image")
     parser.add_argument("--affine-degrees", type=float, default=10.0)
     parser.add_argument("--init-from", type=Path, default=None, metavar="FILE",
-                        help="ProtoNet: continue training from this checkpoint (its sidecar's runs are recorded)")
+                        help="ProtoNet: continue training from this checkpoint (its recorded runs are kept in init_history)")
     parser.add_argument("--within-alphabet", type=float, default=0.0, metavar="P",
                         help="real small sets: draw this fraction of ProtoNet's training episodes within one alphabet, "
                              "support and query by different drawers (Lake's test protocol); default 0")

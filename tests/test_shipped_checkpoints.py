@@ -88,11 +88,11 @@ def _glyphs_test_episodes(num_ways: int, num_shots: int):
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
-def _agrees_with_sidecar(acc: float, metadata: dict) -> None:
-    """The 5-way 1-shot accuracy the sidecar records (on other episodes) agrees with ``acc``."""
+def _agrees_with_registry(acc: float, metadata: dict) -> None:
+    """The 5-way 1-shot accuracy the registry records (on other episodes) agrees with ``acc``."""
     recorded = metadata.get("test_accuracy", {}).get("5w1s")
     if recorded is not None:
-        assert abs(acc - recorded["mean"]) < 0.1, f"measured {acc:.3f} here, the sidecar records {recorded}"
+        assert abs(acc - recorded["mean"]) < 0.1, f"measured {acc:.3f} here, the registry records {recorded}"
 
 
 def test_protonet_checkpoint_beats_chance_and_an_untrained_network():
@@ -110,7 +110,7 @@ def test_protonet_checkpoint_beats_chance_and_an_untrained_network():
     acc, baseline = mean_accuracy(trained), mean_accuracy(untrained)
     assert acc > 0.75, f"trained ProtoNet scored {acc:.3f} on 5-way 1-shot (chance 0.2)"
     assert acc > baseline + 0.1, f"trained {acc:.3f} vs untrained {baseline:.3f}"
-    _agrees_with_sidecar(acc, info)
+    _agrees_with_registry(acc, info)
 
 
 @pytest.mark.parametrize("first_order, name", [(True, MAML_GLYPHS), (False, MAML2_GLYPHS)])
@@ -137,7 +137,7 @@ def test_maml_checkpoint_adapts_better_than_an_untrained_network(first_order, na
     acc, baseline = mean_accuracy(trained), mean_accuracy(untrained)
     assert acc > 0.5, f"adapted MAML scored {acc:.3f} on 5-way 1-shot (chance 0.2)"
     assert acc > baseline + 0.1, f"trained {acc:.3f} vs untrained {baseline:.3f}"
-    _agrees_with_sidecar(acc, info)
+    _agrees_with_registry(acc, info)
 
 
 def test_pretrained_loaders_say_what_is_missing_or_malformed(tmp_path, monkeypatch):

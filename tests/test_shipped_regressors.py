@@ -1,6 +1,6 @@
 """The shipped regressors of chapters 04, 07 and 09 (``training.pretrained_np``): each loads with the
 std floor it was trained with (0.1 for the chapter-04 CNP and latent NP, recorded 1e-3 for the others),
-the GP transformer is trained (beats the shipped CNP, agrees with its sidecar), and a missing file's
+the GP transformer is trained (beats the shipped CNP, agrees with its registry entry), and a missing file's
 error names the command that makes it."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_shipped_regressors_load_with_the_floor_they_were_trained_with():
         assert info["command"].startswith(SHIPPED_REGRESSORS[name].split(" --")[0])
 
 
-def test_shipped_gp_transformer_beats_the_shipped_cnp_and_matches_its_sidecar():
+def test_shipped_gp_transformer_beats_the_shipped_cnp_and_matches_its_registry_entry():
     from metalearn_lite.training.pretrained_np import pretrained_regressor
     transformer, info = pretrained_regressor("transformer_gp.pt")
     cnp, _ = pretrained_regressor("cnp_gp.pt")
@@ -32,7 +32,7 @@ def test_shipped_gp_transformer_beats_the_shipped_cnp_and_matches_its_sidecar():
                                         gp.log_likelihood(episode)))
     assert t > c + 0.3 and t < o, (t, c, o)
     recorded = info["held_out_by_context"]["10"]["gap"]
-    assert abs((o - t) - recorded) < 0.15, f"gap {o - t:.3f} here, the sidecar records {recorded}"
+    assert abs((o - t) - recorded) < 0.15, f"gap {o - t:.3f} here, the registry records {recorded}"
 
 
 def test_pretrained_regressor_names_the_command_for_a_missing_file(tmp_path, monkeypatch):
