@@ -53,7 +53,6 @@ from ..tasks.episode import Episode, EpisodeError
 from .inner_lr import InnerLR, as_inner_lr, check_inner_lr, lr_for
 from .metrics import accuracy  # the one accuracy (``metrics.accuracy``); ``maml.accuracy`` stays an alias
 
-
 __all__ = [
     "InnerLoopResult", "MetaLossResult", "MAML", "inner_loop", "functional_inner_loop",
     "meta_loss", "meta_backward", "choose_strategy", "accuracy",
@@ -61,8 +60,6 @@ __all__ = [
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Params = dict[str, Tensor]
-
-
 
 
 @dataclass

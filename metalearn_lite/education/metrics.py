@@ -13,8 +13,6 @@ import math
 
 import torch
 
-from ..algorithms.metrics import accuracy as _class_accuracy
-
 __all__ = ["rank_auc", "binary_accuracy", "accuracy", "binary_nll", "mean_ci"]
 
 
@@ -68,8 +66,11 @@ def binary_accuracy(probs: torch.Tensor, labels: torch.Tensor, *, mask: torch.Te
     if not bool(((labels == 0) | (labels == 1)).all()):
         raise ValueError("labels must be 0/1 answers, got other values: "
                          f"{sorted(set(labels[(labels != 0) & (labels != 1)].reshape(-1).tolist()))[:5]}")
+    # imported here so that ``mean_ci`` users (class_view, learning_paths) do not load every algorithm
+    from ..algorithms.metrics import accuracy as class_accuracy
+
     two_class = torch.stack([1 - probs, probs], dim=-1)
-    return _class_accuracy(two_class, labels.long(), mask=mask, dtype=dtype)
+    return class_accuracy(two_class, labels.long(), mask=mask, dtype=dtype)
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
