@@ -45,7 +45,8 @@ def test_pretrained_regressor_names_the_command_for_a_missing_file(tmp_path, mon
     monkeypatch.setattr(checkpoints_module, "SHIPPED_DIR", tmp_path)
     with pytest.raises(CheckpointError, match=r"transformer_gp\.pt is missing.*bench/train_np\.py --model transformer"):
         pretrained_regressor("transformer_gp.pt")
-    save_checkpoint(tmp_path / "odd.pt", {"weights": {}}, metadata={"command": "python bench/train_np.py"})
+    save_checkpoint(tmp_path / "odd.pt", {"weights": {}}, metadata={"command": "python bench/train_np.py"},
+                    data="none", licence="none")
     with pytest.raises(CheckpointError, match="is not a regressor checkpoint"):
         pretrained_regressor("odd.pt")
     with pytest.raises(CheckpointError, match="known names: .*cnp_gp"):

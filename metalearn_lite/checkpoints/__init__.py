@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,9 @@ def record_checkpoint(path: str | os.PathLike, metadata: dict[str, Any] | None =
     new = {**old, "sha256": digest, "size": size, **split_metadata(metadata or {}), **fields}
     new.setdefault("data", (metadata or {}).get("data"))
     new.setdefault("licence", (metadata or {}).get("licence", (metadata or {}).get("license")))
+    if not (new.get("data") and new.get("licence")):
+        warnings.warn(f"registry entry {name!r} ({reg_path}) has no data or licence yet: pass data= and licence= "
+                      "to save_checkpoint / record_checkpoint, or add them to the entry", stacklevel=2)
     document["models"][name] = new
     for other in document["models"].values():  # entries that share the file (maml_sinusoid.pt holds two models)
         if other["file"] == new["file"]:
