@@ -152,3 +152,21 @@ def test_grader_takes_exactly_the_wrong_questions_points(tmp_path, private_assig
     record = json.loads((out / "students" / "two_slips.json").read_text())
     visible = {t["name"]: t["status"] for t in record["tests"] if t["question"] == "5.5" and t["visible"]}
     assert list(visible.values()) == ["passed", "failed"]  # the self-check had warned
+
+
+def test_tolerance_accepts_other_honest_routes_to_the_oracle(ref, hidden):
+    """Fair: a Cholesky route with a habitual 1e-6 jitter (as GPCurves.sample_curves adds) passes
+    5.5's tolerance; the mistakes in test_selfcheck_mistakes are orders of magnitude off."""
+    from metalearn_lite.grading.compare import compare
+    from metalearn_lite.grading.harness import encode_value
+    from metalearn_lite.tasks.gp import gp_posterior
+
+    q = {q.qid: q for q in ASSIGNMENTS["in_context"]}["5.5"]
+    for seed in (1, 2):
+        for _, (cx, cy, tx, ty, mean, std, lengthscale, scale, noise) in hidden.hidden_cases("5.5", seed):
+            post = gp_posterior(cx, cy, tx, lengthscale, scale, (noise ** 2 + 1e-6) ** 0.5)
+            var = post.var - 1e-6
+            oracle = -0.5 * (torch.log(2 * torch.pi * var) + (ty[..., 0] - post.mean) ** 2 / var)
+            jittered = oracle.mean(-1) - gaussian_log_likelihood(ty, mean, std).sum(-1).mean(-1)
+            expected = ref["oracle_gap"](cx, cy, tx, ty, mean, std, lengthscale, scale, noise)
+            assert compare(encode_value(expected), encode_value(jittered), q.rtol, q.atol).passed
