@@ -14,8 +14,9 @@ shipped models. An entry (keyed by its name, e.g. ``"protonet_glyphs_conv4"``) r
 checks the SHA-256 (from the registry for shipped files, from the ``<file>.json`` sidecar that
 ``save_checkpoint`` writes for your own), then reads a ``.pt`` with
 ``torch.load(weights_only=True)`` or a ``.npz`` with ``numpy.load(allow_pickle=False)``.
-This module imports neither torch nor the models (the tutor service reads its ``.npz`` without
-torch); ``metalearn_lite.training.checkpoint.load_model`` rebuilds the model from an entry.
+This module imports no model code (torch only inside ``read_checkpoint``, for a ``.pt``), so
+``education.tutor`` and ``metalearn info`` use it without the training stack;
+``metalearn_lite.training.checkpoint.load_model`` rebuilds the model from an entry.
 
 The checkpoint format written by ``save_checkpoint(path, model, config=...)`` is one dict,
 ``{"model": class name, "config": constructor kwargs, "state_dict": weights}``, so a loader
