@@ -15,16 +15,24 @@ paper's numbers are read from its figure 2 and its text, no CIs given).
     python bench/reproduce_sinusoid.py --steps 20000 --max-minutes 60 \\
         --save metalearn_lite/checkpoints/maml_sinusoid.pt
     python bench/reproduce_sinusoid.py --quick               # a smoke run (~1 minute)
+    python bench/reproduce_sinusoid.py --steps 49306 \\
+        --snapshots metalearn_lite/checkpoints/maml_sinusoid_snapshots.pt   # the player's replay
 
 ``--max-minutes`` stops meta-training early (the steps actually run are printed and saved
 in the checkpoint's sidecar, so ``--steps <that number>`` reproduces the run). With
 ``--save`` the MAML and pretrained parameters go to one small checkpoint (``save_checkpoint``:
 atomic, SHA-256 sidecar recording the exact command and the table).
+With ``--snapshots PATH`` the MAML parameters theta are also saved at log-spaced meta-steps
+(``snapshot_steps``: 0, 1, 2, 3, 5, 7, 10, ..., the last step), rewritten atomically after each
+one so that a stopped run still leaves the snapshots it reached; the outer-loop player
+(``metalearn_lite.widgets.maml``) replays them. Saving snapshots only copies tensors: the
+random stream, and so the trained model, is the same with or without it.
 Timings on the shared 2-core course machine are noisy; the script prints meta-steps/s.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -39,9 +47,22 @@ from metalearn_lite.models import MLP
 from metalearn_lite.reproducibility import seed_everything
 from metalearn_lite.tasks import SinusoidTasks
 from metalearn_lite.training import mean_confidence_interval, save_checkpoint
+from metalearn_lite.training.snapshots import save_snapshots
 
 PAPER = {"maml": {1: 0.67, 5: 0.38, 10: 0.35}, "pretrained": {1: 2.41, 5: 2.23, 10: 2.19}}
 REPORT_STEPS = (1, 5, 10)
+
+
+def snapshot_steps(total: int, per_decade: int = 6) -> list[int]:
+    """Meta-steps at which ``--snapshots`` saves theta: 0, ``per_decade`` log-spaced steps per
+    factor of ten (rounded, duplicates dropped), and ``total``."""
+    if total < 0 or per_decade < 1:
+        raise ValueError(f"expected total >= 0 and per_decade >= 1, got {total}, {per_decade}")
+    steps = {0, total}
+    if total >= 1:
+        for i in range(int(per_decade * math.log10(total)) + 1):
+            steps.add(min(total, round(10 ** (i / per_decade))))
+    return sorted(steps)
 
 
 def mse_after_steps(model: torch.nn.Module, params: dict[str, torch.Tensor], support_x, support_y, query_x, query_y,
@@ -85,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--save", default=None, help="write the MAML + pretrained checkpoint here")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 500 steps, 600 test tasks")
+    parser.add_argument("--snapshots", default=None,
+                        help="also save theta at log-spaced meta-steps here (the outer-loop player's replay)")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.pretrain_steps = 500, 500
@@ -102,6 +125,27 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.Adam(maml.parameters(), lr=args.outer_lr)
     start = time.perf_counter()
     steps_done = 0
+    wanted = set(snapshot_steps(args.steps)) if args.snapshots else set()
+    snaps: dict[int, dict[str, torch.Tensor]] = {}
+    snap_losses: dict[int, float] = {}
+
+    def take_snapshot(step: int, loss: float | None) -> None:
+        snaps[step] = {k: v.detach().clone() for k, v in maml.model.state_dict().items()}
+        snap_losses[step] = float("nan") if loss is None else loss
+        order = sorted(snaps)
+        save_snapshots(args.snapshots, order, [snaps[s] for s in order], [snap_losses[s] for s in order],
+                       config={"in_features": 1, "hidden_sizes": [40, 40], "out_features": 1},
+                       run={"inner_lr": args.inner_lr, "num_shots": K, "meta_batch": args.meta_batch,
+                            "outer_lr": args.outer_lr, "seed": args.seed, "first_order": args.first_order,
+                            "planned_steps": args.steps},
+                       metadata={"command": command, "snapshot_steps": order, "planned_steps": args.steps,
+                                 "complete": order[-1] == args.steps,
+                                 "meta_loss": "the meta-training loss of the batch that produced each snapshot "
+                                              "(NaN at step 0)",
+                                 "torch": torch.__version__})
+
+    if 0 in wanted:
+        take_snapshot(0, None)
     bar = tqdm(range(args.steps), desc="MAML meta-training", mininterval=5)
     for step in bar:
         batch = tasks.sample(args.meta_batch, K, K, generator=gen)
@@ -110,12 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         loss.backward()
         opt.step()
         steps_done = step + 1
+        if steps_done in wanted:
+            take_snapshot(steps_done, loss.item())
         if step % 500 == 0:
             bar.set_postfix(meta_loss=f"{loss.item():.3f}")
         if args.max_minutes is not None and time.perf_counter() - start > 60 * args.max_minutes:
             break
     bar.close()
     train_seconds = time.perf_counter() - start
+    if args.snapshots and steps_done not in snaps:
+        take_snapshot(steps_done, loss.item())  # a --max-minutes stop: keep the last theta too
+    if args.snapshots:
+        print(f"snapshots of theta at {len(snaps)} meta-steps ({min(snaps)}..{max(snaps)}) -> {args.snapshots}")
 
     # --- pretrained baseline ----------------------------------------------------------
     pretrained = MLP(1, (40, 40), 1)

@@ -259,25 +259,38 @@ class OuterLoopPlayer(CourseWidget):
         history: the training ``History`` (its ``"loss"`` is the meta-loss curve), optional.
         inner_lr, num_inner_steps: ``alpha`` and the inner steps used to adapt.
         seed: seeds the evaluation tasks.
+        log_steps: meta-steps on a log axis (symlog, so step 0 shows); ``None``: when the
+            checkpoints span more than two factors of ten (log-spaced snapshots).
 
     Panels: the initialisation's function and its adapted function on one example task;
-    the mean query loss before and after adaptation at every checkpoint; the meta-loss.
+    the mean query loss before and after adaptation at every checkpoint, next to the loss of
+    predicting 0 everywhere; the meta-loss. ``from_snapshots`` replays a snapshots file
+    (``metalearn_lite.training.snapshots``, e.g. the shipped 49,306-step sinusoid run).
     ``last_state``: ``index``, ``step``, ``pre_adaptation_loss``, ``post_adaptation_loss``
-    (means over the evaluation tasks at this checkpoint) and the full per-checkpoint lists.
+    (means over the evaluation tasks at this checkpoint), ``zero_prediction_loss`` and the
+    full per-checkpoint lists.
     """
 
     def __init__(self, checkpoints: Sequence[tuple[int, Mapping[str, Tensor]]], model: nn.Module,
                  tasks: SinusoidTasks, *, history: History | None = None, inner_lr: float = 0.01,
                  num_inner_steps: int = 1, num_shots: int = 5, num_queries: int = 50, num_eval_tasks: int = 25,
-                 loss_fn: Callable[[Tensor, Tensor], Tensor] = F.mse_loss, seed: int = 0):
+                 loss_fn: Callable[[Tensor, Tensor], Tensor] = F.mse_loss, seed: int = 0,
+                 log_steps: bool | None = None):
         if not checkpoints:
             raise ValueError("checkpoints must hold at least one (step, params) pair, got none")
         self.checkpoints = [(int(step), _as_params(params)) for step, params in checkpoints]
+        steps = [s for s, _ in self.checkpoints]
+        if log_steps is None:
+            positive = [s for s in steps if s > 0]
+            log_steps = bool(positive) and max(positive) >= 100 * min(positive)
+        self.log_steps = bool(log_steps)
         self.model, self.history, self.loss_fn = model, history, loss_fn
         self.inner_lr_value, self.num_inner_steps = float(inner_lr), int(num_inner_steps)
         self.eval_batch, (amplitude, phase) = tasks.sample(num_eval_tasks, num_shots, num_queries, generator=seed,
                                                            return_params=True)
         self.example = (self.eval_batch[0], float(amplitude[0]), float(phase[0]))
+        query_y = self.eval_batch.query_y
+        self.zero_loss = float(torch.stack([loss_fn(torch.zeros_like(y), y) for y in query_y]).mean())
         self.pre_losses, self.post_losses = [], []
         for _, params in self.checkpoints:
             with torch.no_grad():
@@ -296,8 +309,32 @@ class OuterLoopPlayer(CourseWidget):
         super().__init__([widgets.HBox([self.play, self.step_button, self.index])])
         self.refresh()
 
+    @classmethod
+    def from_snapshots(cls, snapshots: Any, tasks: SinusoidTasks, **kwargs: Any) -> "OuterLoopPlayer":
+        """Replay a ``Snapshots`` (``metalearn_lite.training.snapshots``): its theta at each saved
+        step, its model shape, ``inner_lr`` and K from its config, and its meta-losses as history."""
+        history = History()
+        for step, value in zip(snapshots.steps, snapshots.meta_loss):
+            if math.isfinite(value):
+                history.log(step, loss=value)
+        run = snapshots.run
+        kwargs.setdefault("inner_lr", run.get("inner_lr", 0.01))
+        kwargs.setdefault("num_shots", run.get("num_shots", 5))
+        kwargs.setdefault("history", history)
+        return cls(snapshots.checkpoints, snapshots.model(), tasks, **kwargs)
+
     def _on_step(self, *_) -> None:
         self.index.value = (self.index.value + 1) % len(self.checkpoints)
+
+    def _step_axis(self, ax, steps: Sequence[int], limits: bool = True) -> None:
+        if self.log_steps:
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlim(min(min(steps), 0) - 0.5, max(steps) * 1.5)
+            ax.set_xlabel("meta-step (log scale; 0 = random init)")
+        else:
+            if limits:
+                ax.set_xlim(min(steps) - 1, max(steps) + 1)
+            ax.set_xlabel("meta-step")
 
     def draw(self) -> Figure:
         i = int(self.index.value)
@@ -309,6 +346,7 @@ class OuterLoopPlayer(CourseWidget):
         steps = [s for s, _ in self.checkpoints]
         self.last_state = {"index": i, "step": step, "pre_adaptation_loss": self.pre_losses[i],
                            "post_adaptation_loss": self.post_losses[i], "steps": steps,
+                           "zero_prediction_loss": self.zero_loss, "log_steps": self.log_steps,
                            "pre_adaptation_curve": list(self.pre_losses), "post_adaptation_curve": list(self.post_losses)}
 
         fig, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -328,20 +366,25 @@ class OuterLoopPlayer(CourseWidget):
         middle.plot(steps[:i + 1], self.pre_losses[:i + 1], "o:", color="grey", label="before adaptation")
         middle.plot(steps[:i + 1], self.post_losses[:i + 1], "o-", color="tab:red",
                     label=f"after {self.num_inner_steps} step(s)")
-        middle.set(xlabel="meta-step", ylabel="query MSE (mean over tasks)",
-                   xlim=(min(steps) - 1, max(steps) + 1), title=f"{self.eval_batch.support_x.shape[0]} held-out tasks")
+        middle.axhline(self.zero_loss, color="black", lw=1, ls="--", label="predicting 0 everywhere")
+        top = max(self.zero_loss, *self.pre_losses, *self.post_losses)
+        middle.set(ylabel="query loss (mean over tasks)", ylim=(0, 1.08 * top) if math.isfinite(top) else None,
+                   title=f"{self.eval_batch.support_x.shape[0]} held-out tasks")
+        self._step_axis(middle, steps)
         middle.legend(fontsize=7)
 
         if self.history is not None and self.history.steps:
             losses = torch.tensor(self.history["loss"])
-            window = max(1, min(25, len(losses) // 10))
+            window = max(1, min(25, len(losses) // 10)) if len(losses) >= 100 else 1
             smooth = torch.nn.functional.avg_pool1d(losses[None, None], window, stride=1).flatten().tolist()
             right.plot(self.history.steps, losses.tolist(), color="lightgrey", lw=0.8, label="per batch")
             shown = [(s, v) for s, v in zip(self.history.steps[window - 1:], smooth) if s <= step]
             if shown:
-                right.plot(*zip(*shown), color="tab:blue", lw=1.5, label=f"moving mean of {window}")
+                right.plot(*zip(*shown), color="tab:blue", lw=1.5,
+                           label=f"moving mean of {window}" if window > 1 else "up to this meta-step")
             right.axvline(step, color="tab:red", lw=1, ls=":")
             right.legend(fontsize=7)
-        right.set(xlabel="meta-step", ylabel="meta-loss (training batch)", title="outer loop")
+        right.set(ylabel="meta-loss (training batch)", title="outer loop")
+        self._step_axis(right, steps, limits=False)
         fig.tight_layout()
         return fig
