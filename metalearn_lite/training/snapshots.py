@@ -54,9 +54,11 @@ class Snapshots:
 
 def save_snapshots(path: str | os.PathLike, steps: Sequence[int], params: Sequence[dict[str, Tensor]],
                    meta_loss: Sequence[float], config: dict[str, Any], run: dict[str, Any],
-                   metadata: dict[str, Any] | None = None) -> str:
+                   metadata: dict[str, Any] | None = None, **registry_fields: Any) -> str:
     """Write snapshots ``params[i]`` (theta of an ``MLP(**config)`` at meta-step ``steps[i]``) to
-    ``path`` atomically with ``save_checkpoint``; returns the SHA-256."""
+    ``path`` atomically with ``save_checkpoint``; returns the SHA-256. In the shipped folder the
+    file gets a registry entry (``registry_fields``: ``data=``, ``licence=``, ...; its ``model``
+    is the last theta, ``MLP(**config)``), elsewhere a sidecar."""
     if not steps or len(steps) != len(params) or len(steps) != len(meta_loss):
         raise ValueError(f"expected as many steps, params and meta_loss values (at least one), got "
                          f"{len(steps)}, {len(params)}, {len(meta_loss)}")
@@ -66,7 +68,8 @@ def save_snapshots(path: str | os.PathLike, steps: Sequence[int], params: Sequen
              "meta_loss": torch.tensor([float(v) for v in meta_loss], dtype=torch.float64),
              "params": {k: torch.stack([p[k].detach() for p in params]) for k in params[0]},
              "run": dict(run)}
-    return save_checkpoint(path, state, metadata)
+    registry_fields.setdefault("model", {"class": "MLP", "config": dict(config)})
+    return save_checkpoint(path, state, metadata, **registry_fields)
 
 
 def load_snapshots(path: str | os.PathLike) -> Snapshots:

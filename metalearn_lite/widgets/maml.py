@@ -377,11 +377,12 @@ class OuterLoopPlayer(CourseWidget):
             losses = torch.tensor(self.history["loss"])
             window = max(1, min(25, len(losses) // 10)) if len(losses) >= 100 else 1
             smooth = torch.nn.functional.avg_pool1d(losses[None, None], window, stride=1).flatten().tolist()
-            right.plot(self.history.steps, losses.tolist(), color="lightgrey", lw=0.8, label="per batch")
+            if window > 1:   # few points (snapshots): the line up to this step is the data itself
+                right.plot(self.history.steps, losses.tolist(), color="lightgrey", lw=0.8, label="per batch")
             shown = [(s, v) for s, v in zip(self.history.steps[window - 1:], smooth) if s <= step]
             if shown:
                 right.plot(*zip(*shown), color="tab:blue", lw=1.5,
-                           label=f"moving mean of {window}" if window > 1 else "up to this meta-step")
+                           label=f"moving mean of {window}" if window > 1 else "at each snapshot, up to this one")
             right.axvline(step, color="tab:red", lw=1, ls=":")
             right.legend(fontsize=7)
         right.set(ylabel="meta-loss (training batch)", title="outer loop")
