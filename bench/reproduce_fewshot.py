@@ -31,6 +31,9 @@ Choices, all printed in the header:
   (``--meta-batch`` 4; the paper used 32) because one Conv-4 task costs ~0.1 s here.
   With one inner step in training a second-order step cost about as much CPU time as a
   first-order one here (README "Results"), so the same budget gives both similar step counts.
+- ``--class-loss W`` adds to ProtoNet's episode loss W times a softmax of every episode image over
+  *all* training classes (a learned centre per class, squared Euclidean logits like the
+  prototypes'; the same forward pass, so no extra embedding cost); only the embedding is saved.
 - ``--max-steps N`` also stops training after N steps, e.g. to give two methods the same
   number of meta-steps on machines of different speed; the learning rate halves at 50% and
   again at 75% of whichever limit (budget or steps) is nearer.
@@ -90,7 +93,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from metalearn_lite.algorithms.maml import MAML, accuracy
-from metalearn_lite.algorithms.protonet import ProtoNet
+from metalearn_lite.algorithms.protonet import ProtoNet, protonet_episode, squared_euclidean_logits
 from metalearn_lite.data.episodes import EpisodeSampler
 from metalearn_lite.data.glyphs import Glyphs
 from metalearn_lite.data.omniglot import rotate_classes
@@ -196,6 +199,21 @@ def _augmenter(args):
     return lambda episode: augment_episode(episode, generator, max_degrees=args.affine_degrees)
 
 
+def _class_centres(net: ProtoNet, train_data: torch.Tensor, drawers: int = 5) -> torch.nn.Parameter:
+    """``--class-loss``: a learnable centre per training class, started at the mean embedding of
+    its first ``drawers`` examples (so the class softmax starts in the embedding's own geometry)."""
+    with torch.no_grad():
+        x = train_data[:, :drawers]
+        z = torch.cat([net.encoder(chunk) for chunk in x.flatten(0, 1).split(500)])
+    return torch.nn.Parameter(z.reshape(x.shape[0], x.shape[1], -1).mean(1))
+
+
+def _episode_classes(indices, episode) -> torch.Tensor:
+    """The training-class index (row of the class-images tensor) of every image of an episode,
+    support then query, from its sampler's ``indices`` (``classes[label]``)."""
+    return indices.classes[torch.cat([episode.support_y, episode.query_y])]
+
+
 def train_protonet(train_data: torch.Tensor, budget_s: float, args, log, init: str | None = None,
                    train_class_alphabet: list[str] | None = None) -> tuple[ProtoNet, int, float, float]:
     ways, shots = parse_setting(args.protonet_train)
@@ -221,16 +239,28 @@ def train_protonet(train_data: torch.Tensor, budget_s: float, args, log, init: s
         net = pretrained_protonet()[0].train()
         log("  ProtoNet: fine-tuning the shipped Glyphs ProtoNet")
     augment = _augmenter(args)
-    optimiser = torch.optim.Adam(net.parameters(), lr=args.protonet_lr)
+    centres = _class_centres(net, train_data) if args.class_loss > 0 else None
+    optimiser = torch.optim.Adam([*net.parameters(), *([centres] if centres is not None else [])], lr=args.protonet_lr)
     losses: list[float] = []
 
     def step(i: int, progress: float) -> None:
         for group in optimiser.param_groups:
             group["lr"] = args.protonet_lr * _lr_factor(progress)
         use_within = within is not None and float(torch.rand(1, generator=pick)) < args.within_alphabet
-        result = net(augment(within.sample() if use_within else sampler.sample()))
+        source = within if use_within else sampler
+        indices = source.sample_indices()
+        episode = augment(source.episode(indices))
+        # one pass of f_phi over the episode's images serves both losses
+        z = net.encoder(torch.cat([episode.support_x, episode.query_x]))
+        result = protonet_episode(lambda _: z, episode, net.distance)
+        loss = result.loss
+        if centres is not None:
+            # whole-class softmax: every image against all training classes' learned centres c_j,
+            # logits -||f_phi(x) - c_j||^2 (the prototypes' geometry); y = the image's class index
+            loss = loss + args.class_loss * F.cross_entropy(squared_euclidean_logits(z, centres),
+                                                            _episode_classes(indices, episode))
         optimiser.zero_grad(set_to_none=True)
-        result.loss.backward()
+        loss.backward()
         optimiser.step()
         losses.append(float(result.loss.detach()))
         if (i + 1) % args.log_every == 0:
@@ -399,7 +429,8 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
             config = {"model": "Conv4", "model_kwargs": {"num_classes": None, "hidden": 64, "norm": "batch"},
                       "train": {"num_ways": ways, "num_shots": shots, "num_queries": args.protonet_queries,
                                 "episodes": run.steps[args.protonet_train], "lr": args.protonet_lr,
-                                "lr_schedule": "x0.5 at 50% and 75% of the budget", "seed": args.seed},
+                                "lr_schedule": "x0.5 at 50% and 75% of the budget", "seed": args.seed,
+                                "class_loss": args.class_loss},
                       "distance": "euclidean"}
             path = folder / (real_checkpoint_name("protonet", data.key) if real else PROTONET_CHECKPOINT)
         elif 5 in run.models:
@@ -513,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protonet-train", default="20w1s", help="ProtoNet training episodes (default 20w1s)")
     parser.add_argument("--protonet-queries", type=int, default=5)
     parser.add_argument("--protonet-lr", type=float, default=1e-3)
+    parser.add_argument("--class-loss", type=float, default=0.0, metavar="W",
+                        help="ProtoNet: add W x a softmax over all training classes (a learned centre per class, "
+                             "squared Euclidean logits) on every image of each episode; same forward pass (default 0)")
     parser.add_argument("--maml-train-shots", type=int, default=1)
     parser.add_argument("--maml-queries", type=int, default=5, help="query examples per class in MAML training")
     parser.add_argument("--meta-batch", type=int, default=4)

@@ -1,4 +1,5 @@
-"""bench/reproduce_fewshot.py's training loop: the learning-rate schedule follows the limit that ends the run."""
+"""bench/reproduce_fewshot.py's training loop: the learning-rate schedule follows the limit that ends the run;
+--class-loss labels each image with its training class and changes the training."""
 from __future__ import annotations
 
 import importlib.util
@@ -34,3 +35,59 @@ def test_progress_follows_the_wall_budget_without_max_steps():
     seen = []
     bench._timed_loop(lambda step, progress: seen.append(progress), budget_s=0.2, description="test")
     assert seen and seen == sorted(seen) and 0 <= seen[0] < seen[-1] < 1
+
+
+def _coded(num_classes: int, num_drawers: int):
+    """``[C, D, 1, 28, 28]`` class images whose pixel (0, 0) holds the class index."""
+    import torch
+    x = torch.rand(num_classes, num_drawers, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x[:, :, 0, 0, 0] = torch.arange(num_classes, dtype=torch.float32)[:, None]
+    return x
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_class_loss_labels_every_image_with_its_training_class():
+    """--class-loss: the whole-class softmax's target is the class-images row each image came from."""
+    import torch
+
+    from metalearn_lite.data.episodes import EpisodeSampler
+    from metalearn_lite.data.within_alphabet import WithinAlphabetSampler
+
+    bench = _bench()
+    data = _coded(12, 6)
+    for sampler in (EpisodeSampler(data, 5, 2, 3, seed=1),
+                    WithinAlphabetSampler(data, ["a"] * 6 + ["b"] * 6, 5, 1, 2, seed=2)):
+        for _ in range(3):
+            indices = sampler.sample_indices()
+            episode = sampler.episode(indices)
+            images = torch.cat([episode.support_x, episode.query_x])
+            assert bench._episode_classes(indices, episode).tolist() == images[:, 0, 0, 0].long().tolist()
+    # the centres start at each class's mean embedding over its first drawers
+    flat = bench.ProtoNet(torch.nn.Flatten())
+    centres = bench._class_centres(flat, data, drawers=4)
+    assert centres.shape == (12, 784) and centres.requires_grad
+    assert torch.allclose(centres, data[:, :4].flatten(2).mean(1))
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_class_loss_changes_the_training_and_only_the_encoder_is_kept():
+    """Two seeded runs on the same episodes, with and without --class-loss: the whole-class term
+    changes the weights, and the result is still a plain ProtoNet (the class centres are dropped)."""
+    import argparse
+
+    import torch
+
+    bench = _bench()
+    trained = {}
+    for weight in (0.0, 1.0, -0.0):   # -0.0: the control again, to show the runs repeat exactly
+        args = argparse.Namespace(protonet_train="5w1s", protonet_queries=2, seed=0, within_alphabet=0.0,
+                                  init_from=None, affine=False, protonet_lr=1e-3, class_loss=weight,
+                                  log_every=100, max_steps=2)
+        torch.manual_seed(0)
+        net, steps, _, _ = bench.train_protonet(_coded(8, 4), 60, args, lambda *_: None)
+        assert steps == 2 and not net.training
+        plain = bench.ProtoNet(bench.Conv4(num_classes=None))
+        assert [n for n, _ in net.named_parameters()] == [n for n, _ in plain.named_parameters()]
+        trained[str(weight)] = net.state_dict()
+    assert all(torch.equal(trained["0.0"][k], trained["-0.0"][k]) for k in trained["0.0"])
+    assert any(not torch.allclose(trained["0.0"][k], trained["1.0"][k]) for k in trained["0.0"])
