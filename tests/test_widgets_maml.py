@@ -170,3 +170,32 @@ def test_inner_loop_explorer_says_when_a_large_alpha_diverges(trained):
     for line in right.get_lines():
         assert all(math.isfinite(v) for v in line.get_ydata())
     plt.close(fig)
+
+
+def test_outer_loop_player_replays_the_shipped_long_run_on_a_log_axis():
+    """The shipped snapshots (0 .. 49,306 meta-steps): the held-out loss after one step falls far
+    below predicting 0, the step axis is logarithmic, and every snapshot redraws."""
+    from metalearn_lite.training.snapshots import shipped_sinusoid_snapshots
+
+    snaps = shipped_sinusoid_snapshots()
+    p = OuterLoopPlayer.from_snapshots(snaps, SinusoidTasks(), num_eval_tasks=20)
+    state = p.last_state
+    assert state["log_steps"] and state["steps"] == snaps.steps and state["step"] == 0
+    fig = p.draw()
+    assert [ax.get_xscale() for ax in fig.axes] == ["linear", "symlog", "symlog"]
+    plt.close(fig)
+    png0 = bytes(p.plot.value)
+    p.index.value = len(snaps.steps) - 1
+    state = p.last_state
+    assert state["step"] == snaps.steps[-1] and bytes(p.plot.value) != png0
+    post, zero = state["post_adaptation_curve"], state["zero_prediction_loss"]
+    assert post[0] > 0.6 * zero                  # the random init after one step: about as bad as predicting 0
+    assert post[-1] < 0.3 * zero                 # the trained init after one step: far better
+    assert len(p.history.steps) == len(snaps.steps) - 1   # a meta-loss per snapshot, none at step 0
+
+
+def test_outer_loop_player_keeps_a_linear_axis_for_evenly_spaced_checkpoints(trained):
+    tasks, maml, checkpoints, history, _ = trained
+    p = OuterLoopPlayer(checkpoints, maml.model, tasks, history=history, num_eval_tasks=5)
+    assert not p.last_state["log_steps"]
+    assert p.last_state["zero_prediction_loss"] > 0

@@ -384,7 +384,8 @@ class OuterLoopPlayer(CourseWidget):
                 right.plot(*zip(*shown), color="tab:blue", lw=1.5,
                            label=f"moving mean of {window}" if window > 1 else "at each snapshot, up to this one")
             right.axvline(step, color="tab:red", lw=1, ls=":")
-            right.legend(fontsize=7)
+            if right.get_legend_handles_labels()[0]:
+                right.legend(fontsize=7)
         right.set(ylabel="meta-loss (training batch)", title="outer loop")
         self._step_axis(right, steps, limits=False)
         fig.tight_layout()
