@@ -29,17 +29,27 @@ here (2048 x 2048, same threads). Target: >= 1.5x the baseline's meta-steps/s at
 - ``accumulate``: ``meta_backward(batched=False)``, the reference loop with a backward per task
   and the native batch-norm kernel (``MAML.meta_step``'s path: the least memory, measured);
 - ``grouped-K``: ``meta_backward(tasks_per_chunk=K, batched=True)``: K tasks as one grouped
-  convolution per layer, per-task batch statistics, one backward per chunk.
+  convolution per layer, per-task batch statistics, one backward per chunk;
+- ``compiled``: ``meta_backward(compile=True)``: each task's meta-gradient as one
+  ``torch.compile``-d ``torch.func`` function (optional: the first call compiles for minutes;
+  that time is printed separately, ``compile + 1st step``). Its memory child compiles on one
+  task first, hands freed pages back (``malloc_trim``) and then measures one step, so the
+  figure is the step's, not the compiler's. ``MAML_SPEED_WARM_MEMORY=1`` does the same
+  one-task warm-up for every variant (the fair comparison with ``compiled``).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +77,7 @@ CONV_CONFIGS = {
     "conv4-5w1s15q-5step-2nd": dict(steps=5, first_order=False),
 }
 CONV_VARIANTS = ("l2l", "accumulate", "grouped-1", "grouped-2", "grouped-4")
-OPTIONAL_VARIANTS = ("l2l-channels-last", "reference")
+OPTIONAL_VARIANTS = ("l2l-channels-last", "reference", "compiled")
 CONV_LR = 0.4
 
 
@@ -128,6 +138,9 @@ def conv_variant_step(variant: str, model: nn.Module, l2l_net: nn.Module, episod
     elif variant == "accumulate":
         meta_backward(model, params, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=CONV_LR,
                       first_order=first_order, batched=False)
+    elif variant == "compiled":
+        meta_backward(model, params, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=CONV_LR,
+                      first_order=first_order, compile=True)
     elif variant.startswith("grouped-"):
         meta_backward(model, params, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=CONV_LR,
                       first_order=first_order, tasks_per_chunk=int(variant.split("-")[1]), batched=True)
@@ -162,8 +175,11 @@ def run_conv(args) -> None:
         with FlopCounterMode(display=False) as counter:
             conv_variant_step("l2l", model, l2l_net, episode, steps, first_order)
         flops = counter.get_total_flops()
-        grads = {v: [g.clone() for g in conv_variant_step(v, model, l2l_net, episode, steps, first_order)]
-                 for v in variants}  # warm-up, and the gradients to compare
+        grads, first_call = {}, {}
+        for v in variants:  # warm-up (compiling, for "compiled"), and the gradients to compare
+            start = time.perf_counter()
+            grads[v] = [g.clone() for g in conv_variant_step(v, model, l2l_net, episode, steps, first_order)]
+            first_call[v] = time.perf_counter() - start
         times: dict[str, list[float]] = {v: [] for v in variants}
         repeats = args.repeats or (2 if args.quick else 5)
         for r in range(repeats):
@@ -173,14 +189,18 @@ def run_conv(args) -> None:
                 times[v].append(time.perf_counter() - start)
         mem = {v: conv_peak_memory(name, v, args) for v in variants}
         base = statistics.median(times["l2l"]) if "l2l" in times else None
-        print(f"\n{name}: {flops / 1e9:.0f} GFLOP per meta-step")
+        print(f"\n{name}: {flops / 1e9:.0f} GFLOP per meta-step; load average {os.getloadavg()[0]:.1f}")
+        if "compiled" in first_call:
+            print(f"compiled: compile + 1st step {first_call['compiled']:.0f} s (the other variants' first step: "
+                  + ", ".join(f"{v} {t:.1f} s" for v, t in first_call.items() if v != "compiled") + ")")
+        scale = max(float(g.abs().max()) for g in grads[variants[0]])
         print(f"{'variant':20s} {'s/step':>7s} {'steps/s':>8s} {'vs l2l':>7s} {'MB':>7s} {'mem/l2l':>8s} "
-              f"{'FLOP util':>9s} {'max|dg|':>9s}  all times (s)")
+              f"{'FLOP util':>9s} {'|dg|/|g|':>9s}  all times (s)")
         for v in variants:
             t = statistics.median(times[v])
             ratio = base / t if base else float("nan")
             mem_ratio = mem[v] / mem["l2l"] if "l2l" in mem else float("nan")
-            diff = max(float((a - b).abs().max()) for a, b in zip(grads[v], grads.get("l2l", grads[v])))
+            diff = max(float((a - b).abs().max()) for a, b in zip(grads[v], grads.get("l2l", grads[v]))) / scale
             print(f"{v:20s} {t:7.2f} {1 / t:8.3f} {ratio:6.2f}x {mem[v]:7.0f} {mem_ratio:7.2f}x "
                   f"{flops / t / 1e9 / ceiling:8.0%} {diff:9.1e}  {' '.join(f'{x:.2f}' for x in times[v])}")
 
@@ -189,6 +209,16 @@ def conv_memory_child(name: str, variant: str, meta_batch: int) -> None:
     cfg = CONV_CONFIGS[name]
     model, l2l_net, episode = conv_setup(meta_batch)
     run = lambda: conv_variant_step(variant, model, l2l_net, episode, cfg["steps"], cfg["first_order"])  # noqa: E731
+    if variant == "compiled" or os.environ.get("MAML_SPEED_WARM_MEMORY") == "1":
+        # compile (or warm up) on one task, give the freed pages back, then measure a step
+        one_task = replace(episode, support_x=episode.support_x[:1], support_y=episode.support_y[:1],
+                           query_x=episode.query_x[:1], query_y=episode.query_y[:1])
+        conv_variant_step(variant, model, l2l_net, one_task, cfg["steps"], cfg["first_order"])
+        gc.collect()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:
+            pass
     print(json.dumps(_measure_step(run)))
 
 
