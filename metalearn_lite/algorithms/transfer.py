@@ -175,7 +175,8 @@ class TransferResult:
 def _scores(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     n = logits.shape[-1]
     loss = F.cross_entropy(logits.reshape(-1, n), labels.reshape(-1).long())
-    return loss, accuracy(logits, labels)
+    correct_rate = accuracy(logits, labels)
+    return loss, correct_rate
 
 
 def prototype_classifier(encoder: Callable[[Tensor], Tensor], episode: Episode,
