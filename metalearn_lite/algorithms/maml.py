@@ -306,7 +306,10 @@ def meta_backward(model: nn.Module, params: Mapping[str, Tensor], episode: Episo
     gradient of that loss through the inner loop) as one ``torch.compile``-d
     ``torch.func.grad`` function (``compiled_task_meta_grad``), task by task; the first call
     for a model and set of shapes compiles (minutes on a busy 2-core CPU), later calls reuse
-    it. It needs a float ``inner_lr`` (not Meta-SGD) and leaf ``params``. A string names the
+    it. On Conv-4 (1 inner step, 2 threads, busy machine, ``bench/maml_speed.py``) it ran at
+    1.1-1.2x a learn2learn-style loop's speed with 0.58x its memory; the convolutions (~40%
+    of the time) stay as they are. It needs a float ``inner_lr`` (not Meta-SGD) and leaf
+    ``params``. A string names the
     ``torch.compile`` backend (default ``"inductor"``; ``"aot_eager"`` traces without code
     generation, ``"eager"`` runs the ``torch.func`` function uncompiled).
 
