@@ -89,6 +89,15 @@ def _versions() -> dict[str, str | None]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
+    if versions["torch"] is not None:
+        # The build matters (2.13.0+cpu vs +cu130), and PyPI's CUDA wheels record a bare
+        # "2.13.0" as their distribution version: report what torch itself says.
+        try:
+            import torch
+
+            versions["torch"] = str(torch.__version__)
+        except Exception:  # a broken install still gets its distribution version
+            pass
     return versions
 
 

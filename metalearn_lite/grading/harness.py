@@ -146,7 +146,7 @@ def _libc():
 def _set_limits(cfg: dict) -> dict:
     limits = {
         "RLIMIT_CPU": int(cfg["cpu_seconds"]),
-        "RLIMIT_AS": int(cfg["memory_mb"]) << 20,
+        "RLIMIT_AS": int(cfg.get("address_space_mb", cfg["memory_mb"])) << 20,
         "RLIMIT_FSIZE": int(cfg["file_size_mb"]) << 20,
         "RLIMIT_NPROC": int(cfg["max_processes"]),
         "RLIMIT_NOFILE": 256,

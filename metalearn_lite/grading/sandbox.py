@@ -22,6 +22,7 @@ See ``metalearn_lite/grading/README.md`` for the full security model.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from .intake import remove_tree
 
-__all__ = ["Limits", "RunOutput", "run_submission", "HARNESS_PATH"]
+__all__ = ["Limits", "RunOutput", "run_submission", "HARNESS_PATH", "address_space_mb", "library_address_space_mb"]
 
 HARNESS_PATH = Path(__file__).with_name("harness.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -47,9 +48,9 @@ UID_BASE = 1_900_000_000  # throwaway uids, far above any real account
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: wall clock and CPU seconds; memory in MiB (the address space
-    of each process, and the resident memory of the whole sandbox summed over its
-    processes); file size (MiB); process count (RLIMIT_NPROC of the run's own throwaway
+    """Per-submission limits: wall clock and CPU seconds; memory in MiB (the resident memory
+    of the whole sandbox summed over its processes; each process's address space may be this
+    much more than its libraries reserve, see :func:`address_space_mb`); file size (MiB); process count (RLIMIT_NPROC of the run's own throwaway
     uid, so a cap on the whole sandbox when graded as root); scratch and /tmp size (MiB,
     each a tmpfs that vanishes with the sandbox); per-call soft timeout (s)."""
 
@@ -60,6 +61,38 @@ class Limits:
     max_processes: int = 32
     scratch_mb: int = 64
     call_timeout: float = 30.0
+
+
+def library_address_space_mb(python: str | None = None) -> int:
+    """Virtual memory (MiB) an isolated interpreter maps just by importing torch and numpy.
+
+    Measured once per interpreter in a fresh ``python -I``. It is mostly reserved, untouched
+    address space: about 0.6 GiB with PyTorch's CPU build, about 3.1 GiB with the CUDA build
+    that plain ``pip install torch`` brings on Linux. A submission's address-space limit is
+    this plus ``Limits.memory_mb`` (see :func:`address_space_mb`), so the library's reservations
+    never cost a student any memory, while the resident memory they can actually use stays
+    capped at ``memory_mb`` by the parent's watchdog."""
+    return _measure_library_mappings(python or sys.executable)
+
+
+@functools.lru_cache(maxsize=None)
+def _measure_library_mappings(python: str) -> int:
+    probe = ("import numpy, torch\n"
+             "print(max(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmPeak')))")
+    try:
+        done = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+        kib = int(done.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as error:
+        raise RuntimeError(f"could not measure how much address space {python} needs to import torch "
+                           f"and numpy (expected it to print its VmPeak in KiB): {error}") from error
+    return -(-kib // 1024)
+
+
+def address_space_mb(limits: Limits) -> int:
+    """RLIMIT_AS for each process of a submission: ``limits.memory_mb`` on top of what the
+    interpreter's libraries reserve (:func:`library_address_space_mb`)."""
+    return limits.memory_mb + library_address_space_mb()
 
 
 @dataclass
@@ -332,7 +365,8 @@ def run_submission(source: str, cases: list[dict], limits: Limits = Limits(),
             "tmp_root": tempfile.gettempdir(), "hide_paths": _default_hide_paths(list(hide_paths)),
             "readable_paths": _readable_paths(), "uid": uid, "gid": uid,
             "cpu_seconds": limits.cpu_seconds or int(limits.timeout) + 1,
-            "memory_mb": limits.memory_mb, "file_size_mb": limits.file_size_mb,
+            "memory_mb": limits.memory_mb, "address_space_mb": address_space_mb(limits),
+            "file_size_mb": limits.file_size_mb,
             "max_processes": limits.max_processes, "call_timeout": limits.call_timeout,
             "scratch_mb": limits.scratch_mb,
             "proto_fd": write_fd, "result_fd": result_file.fileno(), "namespaces": namespaces,
