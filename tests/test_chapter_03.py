@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from metalearn_lite.algorithms import ProtoNet, cosine_logits, protonet_episode, prototypes, squared_euclidean_logits
-from metalearn_lite.course.checks import CheckFailed
+from metalearn_lite.course.checks import CheckFailed, reset_hints
 from metalearn_lite.course.checks_protonet import check_cosine_logits, check_linear_head
 from metalearn_lite.data import EpisodeSampler
 from metalearn_lite.models import Conv4
@@ -114,6 +114,10 @@ def test_cosine_check(capsys):
     assert check_cosine_logits(right) is True
     assert "✓ cosine_logits" in capsys.readouterr().out
     assert check_cosine_logits(lambda q, c, s: None) is False
+    reset_hints()
+    with pytest.raises(CheckFailed, match="lengths must not matter") as first:
+        check_cosine_logits(unnormalised)
+    assert "normalise" not in str(first.value)          # the idea first, the code on the next failure
     with pytest.raises(CheckFailed, match="normalise"):
         check_cosine_logits(unnormalised)
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from metalearn_lite.course.checks import CheckFailed
+from metalearn_lite.course.checks import CheckFailed, reset_hints
 from metalearn_lite.course.checks_education import (
     check_adaptive_gain,
     check_fisher_information,
@@ -43,8 +43,16 @@ def test_fisher_information_check(capsys):
     assert "not answered yet" in capsys.readouterr().out
     assert check_fisher_information(right, fit) is True
     assert check_fisher_information(torch.tensor(right), fit) is True          # a 0-d tensor counts as a number
-    with pytest.raises(CheckFailed, match=r"values differ .*\(hint: p = torch.sigmoid"):
-        check_fisher_information((fit.a[0] * p * (1 - p)).item(), fit)          # a, not a^2
+    reset_hints()
+    wrong = (fit.a[0] * p * (1 - p)).item()                                     # a, not a^2
+    with pytest.raises(CheckFailed, match=r"values differ .*\(hint: the Fisher information of a 2PL item") as first:
+        check_fisher_information(wrong, fit)
+    assert "torch.sigmoid" not in str(first.value)                              # the first hint gives the idea only
+    with pytest.raises(CheckFailed, match=r"\(hint: p = sigmoid\(a \(theta - b\)\)"):
+        check_fisher_information(wrong, fit)
+    for _ in range(2):                                                          # the last tier stays
+        with pytest.raises(CheckFailed, match=r"\(hint: p = torch.sigmoid"):
+            check_fisher_information(wrong, fit)
 
 
 def _results(adaptive, random_, population=(0.653, 0.647)):
@@ -85,6 +93,9 @@ def test_success_target_check_agrees_with_compare_policies(capsys):
     # the gap the exercise relies on is beyond both 95% CIs (10 classes of 20)
     assert abs(results[0.9]["mean"] - results[0.5]["mean"]) > results[0.9]["ci"] + results[0.5]["ci"]
     assert check_success_target(best) is True
+    reset_hints()
+    with pytest.raises(CheckFailed, match="learn from: a correct answer or a wrong one"):
+        check_success_target(other)
     with pytest.raises(CheckFailed, match="0.25 after a CORRECT answer"):
         check_success_target(other)
     with pytest.raises(CheckFailed, match="expected 0.5 or 0.9, got 0.7"):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from metalearn_lite.course.checks import CheckFailed, expect_close
+from metalearn_lite.course.checks import CheckFailed, expect_close, hint_text, reset_hints
 from metalearn_lite.grading.harness import decode_value
 from metalearn_lite.grading.questions import question, visible_cases, visible_expected
 from metalearn_lite.grading.selfcheck import check
@@ -106,3 +106,21 @@ def test_a_chapter_failure_is_the_homework_message_plus_the_hint():
         expect_close("prototypes", np.zeros(2), torch.zeros(2), hint="average the support embeddings per class")
     assert str(failure.value) == ("✗ prototypes: expected a tensor of shape [2], got a NumPy array "
                                   "(hint: average the support embeddings per class)")
+
+
+def test_a_tiered_hint_climbs_from_the_idea_to_the_code_one_failure_at_a_time():
+    reset_hints()
+    ladder = ("think about lengths", "normalise each row", "x / x.norm(dim=-1, keepdim=True)")
+    seen = []
+    for _ in range(4):
+        with pytest.raises(CheckFailed) as failure:
+            expect_close("cosine", torch.ones(2), torch.zeros(2), hint=ladder)
+        seen.append(str(failure.value))
+    assert "(hint: think about lengths [if the check fails again" in seen[0]
+    assert "normalise" not in seen[0] and "x.norm" not in seen[0]
+    assert "(hint: normalise each row [if the check fails again" in seen[1]
+    assert seen[2].endswith("(hint: x / x.norm(dim=-1, keepdim=True))") and seen[3] == seen[2]
+    assert expect_close("cosine", torch.zeros(2), torch.zeros(2), hint=ladder) is True  # a pass shows no hint
+    reset_hints()
+    assert hint_text(ladder).startswith("think about lengths")
+    assert hint_text("a plain hint") == "a plain hint" == hint_text("a plain hint")      # strings never climb

@@ -24,6 +24,9 @@ API
 ---
 ``report(name, passed, hint="", note="") -> bool``
     The basic verdict: ``✓ name`` or ``CheckFailed("✗ name: <hint>")``.
+``hint``, everywhere: a string, or a sequence of tiers from the idea to the code
+    (``hint_text``): the first failure of a check shows the first tier, each further failure
+    the next one, so a wrong first try does not hand out the answer.
 ``not_answered(name) -> bool``
     Prints the "not answered yet" line; returns ``False``.
 ``is_unanswered(value) -> bool``
@@ -52,7 +55,7 @@ Example (a chapter's ``checks_<chapter>.py``)::
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -62,6 +65,8 @@ from ..grading.harness import MAX_ELEMENTS, encode_value
 
 __all__ = [
     "failure_message",
+    "hint_text",
+    "reset_hints",
     "CheckFailed",
     "NOT_ANSWERED",
     "report",
@@ -103,7 +108,7 @@ def is_unanswered(value: Any) -> bool:
     return value is None or value is Ellipsis or value is NOT_ANSWERED
 
 
-def report(name: str, passed: bool, hint: str = "", note: str = "") -> bool:
+def report(name: str, passed: bool, hint: str | Sequence[str] = "", note: str = "") -> bool:
     """Print ``✓ name`` (and ``note``) when ``passed``; otherwise raise ``CheckFailed``.
 
     ``hint`` is what a student should look at when the check fails.
@@ -111,7 +116,8 @@ def report(name: str, passed: bool, hint: str = "", note: str = "") -> bool:
     if passed:
         print(f"✓ {name}" + (f" — {note}" if note else ""))
         return True
-    raise CheckFailed(f"✗ {name}" + (f": {hint}" if hint else ""))
+    text = hint_text(hint)
+    raise CheckFailed(f"✗ {name}" + (f": {text}" if text else ""))
 
 
 def not_answered(name: str) -> bool:
@@ -142,17 +148,45 @@ def _shape(x) -> str:
     return "[" + ", ".join(str(int(s)) for s in x.shape) + "]"
 
 
-def failure_message(where: str, message: str, hint: str = "") -> str:
+def failure_message(where: str, message: str, hint: str | Sequence[str] = "") -> str:
     """A failed check in one line: ``✗ <where>: <what was expected, what came> (hint: <hint>)``;
     ``message`` is worded as the homework's ``check`` and the grader word it (``compare``)."""
     return f"✗ {where}: {message}" + _hint_suffix(hint)
 
 
-def _hint_suffix(hint: str) -> str:
-    return f" (hint: {hint})" if hint else ""
+# How often each tiered hint has been shown in this kernel (key: its tiers).
+_HINT_FAILURES: dict[tuple[str, ...], int] = {}
 
 
-def _fail(name: str, message: str, hint: str) -> None:
+def hint_text(hint: str | Sequence[str]) -> str:
+    """The hint to show for a failure now. A string is shown as it is. A sequence is a ladder
+    of tiers, from the idea to the code: the first failure of that check shows the first
+    tier, the next failure the second, and so on (the last tier stays), so a student who
+    is close is not handed the answer at once."""
+    if isinstance(hint, str):
+        return hint
+    tiers = tuple(t for t in hint if t)
+    if not tiers:
+        return ""
+    seen = _HINT_FAILURES.get(tiers, 0)
+    _HINT_FAILURES[tiers] = seen + 1
+    text = tiers[min(seen, len(tiers) - 1)]
+    if seen < len(tiers) - 1:
+        text += " [if the check fails again, its hint says more]"
+    return text
+
+
+def reset_hints() -> None:
+    """Start every hint ladder from its first tier again (a fresh kernel does this too)."""
+    _HINT_FAILURES.clear()
+
+
+def _hint_suffix(hint: str | Sequence[str]) -> str:
+    text = hint_text(hint)
+    return f" (hint: {text})" if text else ""
+
+
+def _fail(name: str, message: str, hint: str | Sequence[str]) -> None:
     raise CheckFailed(failure_message(name, message, hint))
 
 
@@ -172,7 +206,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _compare(name: str, got: Any, expected: Any, atol: float, rtol: float, hint: str) -> None:
+def _compare(name: str, got: Any, expected: Any, atol: float, rtol: float, hint: str | Sequence[str]) -> None:
     """Raise ``CheckFailed`` unless ``got`` matches ``expected`` (kind, shape, dtype, values).
 
     Tensors, numbers, truth values and lists/tuples of them go to the grader's comparator
@@ -216,7 +250,7 @@ def _compare(name: str, got: Any, expected: Any, atol: float, rtol: float, hint:
 
 
 def expect_close(name: str, got: Any, expected: Any, atol: float = 1e-6, rtol: float = 0.0,
-                 hint: str = "", note: str = "", quiet: bool = False) -> bool:
+                 hint: str | Sequence[str] = "", note: str = "", quiet: bool = False) -> bool:
     """Compare an answer with the reference; see the module docstring for the rules.
 
     ``got``/``expected``: tensors (same shape, e.g. ``[N*K, 1]``), numpy arrays, numbers,
@@ -231,7 +265,7 @@ def expect_close(name: str, got: Any, expected: Any, atol: float = 1e-6, rtol: f
     return True if quiet else report(name, True, note=note)
 
 
-def expect_equal(name: str, got: Any, expected: Any, hint: str = "", note: str = "",
+def expect_equal(name: str, got: Any, expected: Any, hint: str | Sequence[str] = "", note: str = "",
                  quiet: bool = False) -> bool:
     """``expect_close`` with zero tolerance (labels, indices, counts)."""
     return expect_close(name, got, expected, atol=0.0, rtol=0.0, hint=hint, note=note, quiet=quiet)

@@ -38,8 +38,12 @@ def check_fisher_information(answer, fit) -> bool:
         return not_answered(name)
     expected = irt.fisher_information(fit.a.double(), fit.b.double(), torch.tensor(0.5, dtype=torch.float64))[0]
     return expect_close(name, answer, expected.item(), atol=1e-4,
-                        hint="p = torch.sigmoid(fit.a[0] * (0.5 - fit.b[0])); the information is a^2 * p * (1 - p) "
-                             "with a = fit.a[0] (a float: .item())",
+                        hint=("the Fisher information of a 2PL item at ability theta is a^2 p (1 - p), with p the "
+                              "probability of a correct answer at theta (here theta = 0.5, item 0)",
+                              "p = sigmoid(a (theta - b)) with item 0's fitted a and b (fit.a[0], fit.b[0]); "
+                              "return a float",
+                              "p = torch.sigmoid(fit.a[0] * (0.5 - fit.b[0])); the information is a^2 * p * (1 - p) "
+                              "with a = fit.a[0] (a float: .item())"),
                         note="largest where p = 0.5 (theta = b), and growing with a^2")
 
 
@@ -106,10 +110,11 @@ def check_success_target(answer) -> bool:
     best = max(results, key=lambda t: results[t]["mean"])
     summary = ", ".join(f"target {t}: {r['mean']:.2f} ± {r['ci']:.2f}" for t, r in results.items())
     return report(name, answer == best,
-                  hint="in this simulator a student learns an unmastered skill with probability 0.25 after a "
-                       "CORRECT answer and only 0.03 after a wrong one, and both policies only pick exercises that "
-                       "still practise a skill believed unmastered. The expected learning per exercise is "
-                       "p * 0.25 + (1 - p) * 0.03 for success probability p: work it out for p = 0.5 and p = 0.9 "
-                       "(or run compare_policies as the exercise says)",
+                  hint=("what does this simulator's student learn from: a correct answer or a wrong one? "
+                        "(read the simulator's docstring, or run compare_policies as the exercise says)",
+                        "in this simulator a student learns an unmastered skill with probability 0.25 after a "
+                        "CORRECT answer and only 0.03 after a wrong one, and both policies only pick exercises that "
+                        "still practise a skill believed unmastered. The expected learning per exercise is "
+                        "p * 0.25 + (1 - p) * 0.03 for success probability p: work it out for p = 0.5 and p = 0.9"),
                   note=f"{summary}. Success is what teaches here, so easy-but-new wins; in a learner model where "
                        "mistakes teach the answer would change: the simulator's assumptions decide")

@@ -43,10 +43,12 @@ def check_log_mean_exp(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
         if is_unanswered(got):
             return not_answered(name)
         expected = torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])
-        hint = ("subtract the largest value m = log_p.max(0).values before exp, add it back after the log: "
+        hint = ("average the probabilities, not the log-probabilities, over the S samples (dim 0), then "
+                "take the log; do it in a way that survives very negative log_p",
+                "subtract the largest value m = log_p.max(0).values before exp, add it back after the log: "
                 "m + log(mean(exp(log_p - m)))")
         if i == len(cases) - 1:
-            hint = "values near -1000 underflow in exp(): " + hint
+            hint = ("values near -1000 underflow in exp(): shift them before exponentiating",) + hint[1:]
         expect_close(f"{name} (case {i}, S={log_p.shape[0]})", got, expected, atol=1e-8, rtol=1e-10,
                      hint=hint, quiet=True)
     return report(name, True, note="this is how LatentNP.log_likelihood averages p(y_t | x_t, z_s) over samples of z")
@@ -65,6 +67,8 @@ def check_coverage(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], floa
             return not_answered(name)
         expected = float(((target_y - mean).abs() <= 2 * std).float().mean())
         expect_close(f"{name} ([{batch}, {n_t}, 1])", got, expected, atol=1e-6,
-                     hint="count the points with |y - mean| <= 2 * std, divide by the number of points, "
-                          "and return a Python float (.item())", quiet=True)
+                     hint=("the fraction of ALL target points (every task, every point) inside mean +/- 2 std, "
+                           "as a Python float",
+                           "count the points with |y - mean| <= 2 * std, divide by the number of points, "
+                           "and return a Python float (.item())"), quiet=True)
     return report(name, True, note="a calibrated Gaussian puts about 95% of the points inside mean +/- 2 std")

@@ -72,6 +72,8 @@ def check_cosine_logits(fn: Callable[..., torch.Tensor]) -> bool:
         if is_unanswered(got):
             return not_answered(name)
         expect_close(f"{name} ({n}-way, scale {scale})", got, cosine_logits(query_z, protos, scale), atol=1e-6,
-                     hint="normalise each row to unit length (x / x.norm(dim=-1, keepdim=True)), take all "
-                          "dot products (q @ c.T), multiply by scale", quiet=True)
+                     hint=("the cosine of the angle between each query and each prototype, times scale: "
+                           "lengths must not matter",
+                           "normalise each row to unit length (x / x.norm(dim=-1, keepdim=True)), take all "
+                           "dot products (q @ c.T), multiply by scale"), quiet=True)
     return report(name, True, note="cosine logits ignore the length of f_phi(x); the scale sets the softmax's sharpness")
