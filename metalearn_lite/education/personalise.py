@@ -260,7 +260,9 @@ class MAMLStudent:
 class SetEncoderStudent(nn.Module):
     """Amortised inference of a student vector from a set of (item, answer) pairs.
 
-    encoder: r_k = MLP([E_{i_k}, 2 y_k - 1]) -> [hidden]; pooled r = sum_k r_k / (K + 1);
+    encoder: r_k = MLP([e_{i_k}, 2 y_k - 1]) -> [hidden], where e = ``encoder_items`` is the encoder's
+    own learned item embedding ([I, item_dim], item_dim = 16 by default), separate from the decoder's
+    E = ``item_embedding`` ([I, d]); pooled r = sum_k r_k / (K + 1);
     z = MLP([r, log(1 + K)]) -> [d]; decoder: logit_i = E_i . z + c_i.
 
     ``forward(items [S, K], answers [S, K], mask [S, K] bool or None) -> logits [S, I]``.
