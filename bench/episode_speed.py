@@ -1,6 +1,6 @@
 """How fast does EpisodeSampler make 5-way 1-shot 15-query episodes from cached data?
 
-Target (issue 3): >= 200 episodes/s on 2 CPU cores.
+Target: >= 200 episodes/s on 2 CPU cores.
 
     python bench/episode_speed.py [--repeats 7] [--seconds 1.0] [--threads 2]
 

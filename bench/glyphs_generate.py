@@ -5,7 +5,7 @@
 Prints wall and CPU seconds per stage (choosing the characters runs in this process,
 drawing them in worker processes), the numbers of alphabets / characters / images, the
 cache file size, the time to load it back, and PASS/FAIL of the measured wall time against
-the target (issue 3: <= 120 s on 2 cores). Wall time depends on what else the machine runs,
+the target (<= 120 s on 2 cores). Wall time depends on what else the machine runs,
 so the load average is printed, and so is a CPU-bound estimate for 2 idle cores
 (serial CPU + parallel CPU / 2).
 """

@@ -12,10 +12,10 @@ Linux the peak is reset first), and the largest meta-gradient difference.
 
     python bench/maml_speed.py --only conv4 --threads 2       # the Conv-4 table only
 
-Targets (issue 2): sinusoid vmap >= 3x the loop with equal meta-gradients; Conv-4: the
+Targets: sinusoid vmap >= 3x the loop with equal meta-gradients; Conv-4: the
 strategy the package picks ("auto") >= 1.0x the loop's speed with <= 1.5x its memory.
 
-Conv-4 (issue 18; 5-way 1-shot 15-query, meta-batch 32, second order, 1 and 5 inner steps):
+Conv-4 (5-way 1-shot 15-query, meta-batch 32, second order, 1 and 5 inner steps):
 the baseline is the standard learn2learn-style loop (per task ``autograd.grad(create_graph=True)``,
 ``(query loss / B).backward()``, ``nn.BatchNorm2d(track_running_stats=False)``), against
 variants of the package's path, alternated in one process. Per variant: median meta-steps/s,

@@ -11,7 +11,7 @@ et al.'s training episodes) and 5-way 1-shot 15-query.
   ``protonet_episode``;
 - ``package``: ``ProtoNet(Conv4(num_classes=None))`` (``BatchStatNorm2d``, the native kernel);
 - ``package-plain-norm``: the same with the plain-tensor norm formula (the package before
-  issue 18);
+  the native batch-norm kernel);
 - ``pool-first``: the embedding through ``Conv4.task_batched_forward`` (max-pool before the
   ReLU: same values and gradients, a quarter of the ReLU work);
 - ``channels-last``: the baseline with channels-last images and weights.

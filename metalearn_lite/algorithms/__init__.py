@@ -1,7 +1,8 @@
 """The meta-learning algorithms: MAML (chapter 02), prototypical networks (03), neural processes (04);
 Reptile, matching and relation networks, attentive neural processes (chapter 07);
 in-context learning with a transformer (chapter 09); transfer baselines and
-self-distillation, adversarial (PGD) few-shot attacks and training, VAE task augmentation (tested, not yet taught)."""
+self-distillation (chapter 07), adversarial (PGD) few-shot attacks and training and VAE task
+augmentation (chapter 08)."""
 from .baselines import fine_tune, pretraining_loss
 from .metrics import accuracy
 from .inner_lr import InnerLR

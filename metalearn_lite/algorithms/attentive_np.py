@@ -1,6 +1,6 @@
 """Attentive neural process (Kim et al., 2019): a latent NP whose deterministic path attends
-from each target to the context (extends chapter 04's ``neural_process.py``; not yet taught
-in a chapter).
+from each target to the context (extends chapter 04's ``neural_process.py``; taught in
+chapter 07, compared with the GP oracle in chapter 09).
 
 A CNP/NP summarises the context by a *mean*, the same ``r`` for every target, and so
 underfits the context points themselves. The ANP gives each target ``x_t`` its own

@@ -26,7 +26,7 @@ Where it appears:
   ``education.tutor.Tutor.inner_lr`` is the same quantity as a NumPy array (the tutor adapts
   one vector and runs without torch autograd).
 
-Before issue 19, ``MAML.inner_lr`` and ``MAMLStudent.inner_lr`` were methods. The value the
+In older versions, ``MAML.inner_lr`` and ``MAMLStudent.inner_lr`` were methods. The value the
 attribute returns can still be called, ``maml.inner_lr()``, and returns itself (with a
 ``PendingDeprecationWarning``), so older notebooks and homework keep running.
 """

@@ -504,7 +504,7 @@ class MAML(nn.Module):
         parameter name -> learned tensor (the entries of ``inner_lrs``, with their graph).
 
         Same meaning as ``Reptile.inner_lr`` and ``MAMLStudent.inner_lr`` (see ``inner_lr.py``).
-        ``maml.inner_lr()``, the method before issue 19, still returns the same value.
+        ``maml.inner_lr()``, the older method form, still returns the same value.
         """
         return as_inner_lr(self._alpha())
 

@@ -5,7 +5,7 @@ i.e. the two-class distribution ``(1 - p, p)``; predicting its more probable ans
 ``p > 0.5``, a tie going to 0) and counting the matches is exactly the classification accuracy
 of ``metalearn_lite.algorithms.metrics.accuracy``, which computes it. Only the input convention
 differs (one probability per answer, not scores over classes), hence the distinct name.
-``accuracy`` (the name before issue 19) stays as the pooled float version.
+``accuracy`` (the older name) stays as the pooled float version.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def binary_accuracy(probs: torch.Tensor, labels: torch.Tensor, *, mask: torch.Te
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     """``binary_accuracy`` pooled over all answers, as a float; probs, labels: ``[N]`` (any
-    shape, flattened). The name before issue 19, kept for older code."""
+    shape, flattened). The older name, kept for older code."""
     return binary_accuracy(probs.reshape(-1), labels.reshape(-1)).item()
 
 

@@ -196,7 +196,7 @@ class MAMLStudent:
     @property
     def inner_lr(self) -> dict[str, Tensor]:
         """``alpha`` as used by the inner step: ``{"student": exp(log_inner_lr)}`` (``[d]``, with its
-        graph). ``student.inner_lr()``, the method before issue 19, still returns the same."""
+        graph). ``student.inner_lr()``, the older method form, still returns the same."""
         return as_inner_lr(self._alpha())
 
     def _alpha(self) -> dict[str, Tensor]:
