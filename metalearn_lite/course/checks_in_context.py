@@ -31,8 +31,10 @@ def check_context_tokens(fn: Callable) -> bool:
         if is_unanswered(got):
             return not_answered(name)
         expect_close(f"{name} (B={batch}, n_c={n_c}, n_t={n_t})", tuple(got), reference.tokens(cx, cy, tx),
-                     hint="context: torch.cat([x, y, ones], -1) with ones [B, n_c, 1]; targets: "
-                          "torch.cat([x, zeros], -1) with zeros [B, n_t, 2] (no label, flag 0)", quiet=True)
+                     hint=("a context token is [x, y, 1] (a label and the flag 1), a target token [x, 0, 0] "
+                           "(no label, flag 0)",
+                           "context: torch.cat([x, y, ones], -1) with ones [B, n_c, 1]; targets: "
+                           "torch.cat([x, zeros], -1) with zeros [B, n_t, 2] (no label, flag 0)"), quiet=True)
     return report(name, True, note="the transformer sees a set of such tokens: no position is added")
 
 
@@ -52,7 +54,9 @@ def check_episode_tokens(fn: Callable) -> bool:
         support = torch.cat([sf, F.one_hot(sl, num_ways).float(), torch.ones(batch, 6, 1)], -1)
         query = torch.cat([qf, torch.zeros(batch, 5, num_ways + 1)], -1)
         expect_close(f"{name} (num_ways={num_ways})", tuple(got), (support, query),
-                     hint="support: [features, F.one_hot(labels, num_ways).float(), ones] (pass num_ways: "
-                          "the label slots are num_ways wide whatever labels occur); "
-                          "query: [features, zeros of width num_ways + 1]", quiet=True)
+                     hint=("a support token is [features, one-hot label, 1], a query token [features, empty "
+                           "label slots, 0]; the label slots are num_ways wide whatever labels occur",
+                           "support: [features, F.one_hot(labels, num_ways).float(), ones] (pass num_ways: "
+                           "the label slots are num_ways wide whatever labels occur); "
+                           "query: [features, zeros of width num_ways + 1]"), quiet=True)
     return report(name, True, note="the query's label slots are empty: the model must fill them in from the context")

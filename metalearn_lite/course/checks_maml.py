@@ -91,7 +91,9 @@ def check_meta_sgd_step(fn: Callable) -> bool:
             expected = inner_loop(model, params, task.support_x, task.support_y, F.mse_loss, num_inner_steps=1,
                                   inner_lr=inner_lrs).params
         expect_close(name, {k: v.detach() for k, v in got.items()}, expected, atol=1e-10, rtol=1e-8,
-                     hint="compute grad L_S(theta) with torch.autograd.grad, then subtract inner_lrs[name] * "
-                          "grad[name] entry by entry (not one shared alpha)", quiet=True)
+                     hint=("one gradient step on the support loss, with a learning rate per parameter entry "
+                           "(not one shared alpha)",
+                           "compute grad L_S(theta) with torch.autograd.grad, then subtract inner_lrs[name] * "
+                           "grad[name] entry by entry"), quiet=True)
     return report(name, True, note="Meta-SGD's alpha has the shape of theta: it learns a direction and a "
                                    "step size per entry")

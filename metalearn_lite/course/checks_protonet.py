@@ -56,8 +56,9 @@ def check_linear_head(fn: Callable[[torch.Tensor], tuple]) -> bool:
         gap = linear - squared_euclidean_logits(query_z, protos)                      # [M, N]
         expect_close(f"{name} ({n}-way, D={d}): linear logits minus -||z - c_n||^2, minus its first column",
                      gap - gap[:, :1], torch.zeros_like(gap), atol=1e-8,
-                     hint="expand -||z - c||^2 = -z.z + 2 c.z - c.c: the first term is the same for every "
-                          "class; the weight multiplies z, the bias is what is left", quiet=True)
+                     hint=("expand the squared distance and look for the term that is the same for every class",
+                           "expand -||z - c||^2 = -z.z + 2 c.z - c.c: the first term is the same for every "
+                           "class; the weight multiplies z, the bias is what is left"), quiet=True)
     return report(name, True, note="same softmax as the squared Euclidean logits: a ProtoNet is a linear "
                                    "classifier on f_phi(x) with weight 2 c_n and bias -||c_n||^2")
 

@@ -60,13 +60,14 @@ def check_split_support_query(fn: Callable[[torch.Tensor, int], Episode]) -> boo
                      (want.num_ways, want.num_shots, want.num_queries),
                      hint="pass num_ways=N, num_shots=K, num_queries=Q to Episode(...)", quiet=True)
         expect_equal(f"{label}: support_y", got.support_y, want.support_y,
-                     hint="support labels are grouped by class: K zeros, then K ones, ... "
-                          "(torch.arange(N).repeat_interleave(K))", quiet=True)
+                     hint=("support labels are grouped by class: K zeros, then K ones, ...",
+                           "torch.arange(N).repeat_interleave(K)"), quiet=True)
         expect_equal(f"{label}: query_y", got.query_y, want.query_y,
-                     hint="query labels: Q zeros, then Q ones, ... (torch.arange(N).repeat_interleave(Q))", quiet=True)
+                     hint=("query labels: Q zeros, then Q ones, ...", "torch.arange(N).repeat_interleave(Q)"),
+                     quiet=True)
         expect_equal(f"{label}: support_x", got.support_x, want.support_x,
-                     hint="support_x is class_images[:, :K] with the class and shot dims merged: "
-                          ".reshape(N * K, *x_shape)", quiet=True)
+                     hint=("support_x is the first K images of each class, with the class and shot dims merged",
+                           "class_images[:, :K].reshape(N * K, *x_shape)"), quiet=True)
         expect_equal(f"{label}: query_x", got.query_x, want.query_x,
                      hint="query_x is class_images[:, K:] reshaped to [N * Q, *x_shape]", quiet=True)
     return report(name, True, note="support and query sets, labels and N/K/Q match the package's sampler")
