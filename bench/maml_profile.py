@@ -6,7 +6,7 @@ learn2learn-style loop (``l2l``) and the package's variants (``bench/maml_speed.
 
 Prints the top operators by self CPU time per variant, and the share of time in the
 convolutions (forward, backward) against everything else (batch norm, pooling, ReLU and the
-elementwise/reduction ops of the backward and double backward). Issue 18's finding (1 step,
+elementwise/reduction ops of the backward and double backward). The finding (1 step,
 meta-batch 8, 2 threads, machine shared at load 10-14): convolutions took ~38% of the l2l
 loop's self CPU time; the rest was memory-bound work: mul/sum/fill_/add_/sub/neg/div ~33%,
 batch norm forward and backward ~11%, max-pool ~8%, ReLU ~5%.

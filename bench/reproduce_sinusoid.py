@@ -19,9 +19,11 @@ paper's numbers are read from its figure 2 and its text, no CIs given).
         --snapshots metalearn_lite/checkpoints/maml_sinusoid_snapshots.pt   # the player's replay
 
 ``--max-minutes`` stops meta-training early (the steps actually run are printed and saved
-in the checkpoint's sidecar, so ``--steps <that number>`` reproduces the run). With
+with the checkpoint's record, so ``--steps <that number>`` reproduces the run). With
 ``--save`` the MAML and pretrained parameters go to one small checkpoint (``save_checkpoint``:
-atomic, SHA-256 sidecar recording the exact command and the table).
+atomic, with a SHA-256 record of the exact command and the table: its entry in
+``metalearn_lite/checkpoints/registry.json`` when saved into the shipped folder, a sidecar
+``.json`` beside the file anywhere else).
 With ``--snapshots PATH`` the MAML parameters theta are also saved at log-spaced meta-steps
 (``snapshot_steps``: 0, 1, 2, 3, 5, 7, 10, ..., the last step), rewritten atomically after each
 one so that a stopped run still leaves the snapshots it reached; the outer-loop player

@@ -67,7 +67,7 @@ def _warn_called() -> None:
 
 
 class _CallableFloat(float):
-    """A float whose call returns itself (``maml.inner_lr()``, the pre-issue-19 spelling)."""
+    """A float whose call returns itself (``maml.inner_lr()``, the older method spelling)."""
 
     __slots__ = ()
 
