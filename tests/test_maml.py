@@ -272,19 +272,26 @@ def _reference_grads(model, episode, steps, first_order=False, native=True):
     return grads, r
 
 
-@pytest.mark.parametrize("steps,tasks_per_chunk,batched", [(1, 1, True), (1, 2, True), (1, 1, False),
-                                                           (5, 2, True), (5, 1, False)])
-def test_meta_backward_equals_per_task_reference_on_conv4_second_order(steps, tasks_per_chunk, batched):
-    """float64, second order, Conv-4 with its batch norm: the accumulated (and grouped-convolution)
-    meta-gradient equals the readable reference (meta_loss loop, plain-tensor norm) to 1e-10."""
+def _meta_backward_against_reference(steps, **kwargs):
+    """Seeded float64 Conv-4 (batch norm) on the shared episode: the readable reference's
+    gradients and losses, then ``meta_backward(**kwargs)`` on the same parameters."""
     torch.manual_seed(3)
     model = Conv4(in_channels=1, num_classes=3, hidden=8, norm="batch").double()
     episode = _conv4_episode()
     expected, ref = _reference_grads(model, episode, steps, native=False)
     theta = dict(model.named_parameters())
-    result = meta_backward(model, theta, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=0.1,
-                           tasks_per_chunk=tasks_per_chunk, batched=batched)
+    result = meta_backward(model, theta, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=0.1, **kwargs)
     got = [p.grad for p in theta.values()]
+    return model, episode, theta, expected, ref, result, got
+
+
+@pytest.mark.parametrize("steps,tasks_per_chunk,batched", [(1, 1, True), (1, 2, True), (1, 1, False),
+                                                           (5, 2, True), (5, 1, False)])
+def test_meta_backward_equals_per_task_reference_on_conv4_second_order(steps, tasks_per_chunk, batched):
+    """float64, second order, Conv-4 with its batch norm: the accumulated (and grouped-convolution)
+    meta-gradient equals the readable reference (meta_loss loop, plain-tensor norm) to 1e-10."""
+    model, episode, _, expected, ref, result, got = _meta_backward_against_reference(
+        steps, tasks_per_chunk=tasks_per_chunk, batched=batched)
     assert _abs_close(expected, got), [float((a - b).abs().max()) for a, b in zip(expected, got)]
     assert torch.allclose(result.query_losses, ref.query_losses, rtol=0, atol=1e-12)
     assert not result.loss.requires_grad and result.extras["backward_done"]
@@ -402,14 +409,8 @@ def test_compiled_meta_backward_equals_per_task_reference_on_conv4_second_order(
     """float64, second order, Conv-4 with its batch norm, 1 and 5 inner steps: the
     ``torch.func`` meta-gradient (uncompiled, and traced by torch.compile without code
     generation) equals the readable reference to 1e-10; the metric and losses match too."""
-    torch.manual_seed(3)
-    model = Conv4(in_channels=1, num_classes=3, hidden=8, norm="batch").double()
-    episode = _conv4_episode()
-    expected, ref = _reference_grads(model, episode, steps, native=False)
-    theta = dict(model.named_parameters())
-    result = meta_backward(model, theta, episode, F.cross_entropy, num_inner_steps=steps, inner_lr=0.1,
-                           metric_fn=accuracy, compile=backend)
-    got = [p.grad for p in theta.values()]
+    model, episode, theta, expected, ref, result, got = _meta_backward_against_reference(
+        steps, metric_fn=accuracy, compile=backend)
     assert _abs_close(expected, got), [float((a - b).abs().max()) for a, b in zip(expected, got)]
     assert torch.allclose(result.query_losses, ref.query_losses, rtol=0, atol=1e-12)
     assert result.strategy == "accumulate-compiled" and result.query_metric.shape == (3,)
