@@ -63,6 +63,9 @@ from metalearn_lite.algorithms.maml import meta_backward
 from metalearn_lite.models import MLP, Conv4
 from metalearn_lite.tasks import SinusoidTasks
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, for bench.*
+from bench.protonet_speed import plain_conv4  # noqa: E402  (the same plain Conv-4 as the ProtoNet bench)
+
 CONFIGS = {
     "sinusoid-1step-2nd": dict(kind="sinusoid", steps=1, first_order=False),
     "sinusoid-5step-2nd": dict(kind="sinusoid", steps=5, first_order=False),
@@ -86,16 +89,9 @@ def conv_setup(meta_batch: int = 32):
     (track_running_stats=False) for the learn2learn-style loop, and one batched episode."""
     torch.manual_seed(0)
     model = Conv4(num_classes=5)
-    layers: list[nn.Module] = []
-    for block in model.features:
-        conv = nn.Conv2d(block[0].in_channels, block[0].out_channels, 3, padding=1)
-        norm = nn.BatchNorm2d(block[0].out_channels, track_running_stats=False)
-        conv.load_state_dict(block[0].state_dict())
-        norm.load_state_dict(block[1].state_dict())
-        layers += [conv, norm, nn.ReLU(), nn.MaxPool2d(2)]
     head = nn.Linear(model.head.in_features, model.head.out_features)
     head.load_state_dict(model.head.state_dict())
-    l2l_net = nn.Sequential(*layers, nn.Flatten(), head)
+    l2l_net = nn.Sequential(*plain_conv4(model), head)  # conv, BatchNorm2d, ReLU, pool x 4, flatten, head
     b, n, k, q = meta_batch, 5, 1, 15
     sy = torch.arange(n).repeat_interleave(k).expand(b, -1).clone()
     qy = torch.arange(n).repeat_interleave(q).expand(b, -1).clone()
