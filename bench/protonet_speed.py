@@ -9,7 +9,11 @@ et al.'s training episodes) and 5-way 1-shot 15-query.
 - ``plain``: the baseline, a plain loop over episodes with a Conv-4 built from
   ``nn.Conv2d, nn.BatchNorm2d(track_running_stats=False), nn.ReLU, nn.MaxPool2d`` and
   ``protonet_episode``;
-- ``package``: ``ProtoNet(Conv4(num_classes=None))`` (``BatchStatNorm2d``, the native kernel);
+- ``package``: ``ProtoNet(Conv4(num_classes=None))`` (``BatchStatNorm2d``, the native kernel,
+  ``MaxPool2x2``);
+- ``lean``: ``ProtoNet(Conv4(num_classes=None), lean=True)``: the embedding through
+  ``Conv4.functional_forward(params, x, lean=True)``, channels-last lean blocks
+  (``fast_ops.lean_block``), exact for a loss differentiated once, as here;
 - ``package-plain-norm``: the same with the plain-tensor norm formula (the package before
   the native batch-norm kernel);
 - ``pool-first``: the embedding through ``Conv4.task_batched_forward`` (max-pool before the
@@ -29,11 +33,11 @@ import torch
 from torch import nn
 
 from metalearn_lite import Episode
-from metalearn_lite.algorithms.protonet import protonet_episode
+from metalearn_lite.algorithms.protonet import ProtoNet, protonet_episode
 from metalearn_lite.models import BatchStatNorm2d, Conv4
 
 SETTINGS = {"60w5s5q": (60, 5, 5), "5w1s15q": (5, 1, 15)}
-VARIANTS = ("plain", "package", "package-plain-norm", "pool-first", "channels-last")
+VARIANTS = ("plain", "package", "lean", "package-plain-norm", "pool-first", "channels-last")
 
 
 def plain_conv4(reference: Conv4) -> nn.Sequential:
@@ -77,6 +81,9 @@ class Variant:
                 if isinstance(m, BatchStatNorm2d):
                     m.native = name == "package"
             self.embed = self.net
+        elif name == "lean":
+            self.net = ProtoNet(conv4, lean=True)
+            self.embed = None  # the package's class runs the whole episode
         elif name == "pool-first":
             self.net = conv4
             self.embed = lambda x: conv4.task_batched_forward(
@@ -87,7 +94,7 @@ class Variant:
 
     def train_episode(self, episode: Episode) -> float:
         self.optimiser.zero_grad(set_to_none=True)
-        result = protonet_episode(self.embed, episode)
+        result = self.net(episode) if self.embed is None else protonet_episode(self.embed, episode)
         result.loss.backward()
         self.optimiser.step()
         return float(result.loss.detach())

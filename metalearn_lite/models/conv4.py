@@ -19,7 +19,14 @@ batch norm compute each task's own statistics.
 ``metalearn_lite.algorithms.maml.meta_backward`` uses it for chunks of several tasks.
 
 Each block pools before its ReLU (``conv_block``): the same function and gradients as
-[conv, norm, ReLU, pool], with the ReLU on a quarter of the pixels.
+[conv, norm, ReLU, pool], with the ReLU on a quarter of the pixels. The pool is
+``MaxPool2x2`` (``fast_ops.max_pool2x2``): ``nn.MaxPool2d(2)``'s values and gradients from a
+faster CPU kernel.
+
+``Conv4.functional_forward(params, x)`` is the forward pass as a pure function of the
+parameters (no module state is touched, so several threads may run it at once, as MAML's
+task-parallel meta-gradient does); ``lean=True`` runs the blocks as ``fast_ops.lean_block``,
+for passes differentiated only once.
 """
 from __future__ import annotations
 
@@ -29,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Conv4", "BatchStatNorm2d", "batch_stat_norm_reference", "conv_block"]
+from .fast_ops import lean_block, max_pool2x2
+
+__all__ = ["Conv4", "BatchStatNorm2d", "MaxPool2x2", "batch_stat_norm_reference", "conv_block"]
 
 
 class BatchStatNorm2d(nn.Module):
@@ -61,6 +70,16 @@ def batch_stat_norm_reference(x: Tensor, weight: Tensor, bias: Tensor, eps: floa
     return x_hat * weight[:, None, None] + bias[:, None, None]
 
 
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)`` computed by ``fast_ops.max_pool2x2``: the same values and gradients, faster on CPU."""
+
+    def __init__(self):
+        super().__init__(kernel_size=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return max_pool2x2(x)
+
+
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return BatchStatNorm2d(channels)
@@ -81,7 +100,7 @@ def conv_block(in_channels: int, out_channels: int, norm: str = "batch") -> nn.S
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         _norm(norm, out_channels),
-        nn.MaxPool2d(2),
+        MaxPool2x2(),
         nn.ReLU(),
     )
 
@@ -147,8 +166,52 @@ class Conv4(nn.Module):
             elif isinstance(norm, nn.GroupNorm):
                 h = F.group_norm(h, tasks * norm.num_groups, params[f"features.{i}.1.weight"].reshape(-1),
                                  params[f"features.{i}.1.bias"].reshape(-1), eps=norm.eps)
-            h = F.relu(F.max_pool2d(h, 2))
+            h = F.relu(max_pool2x2(h))
         z = h.reshape(n, tasks, -1).transpose(0, 1)           # [T, n, feature_dim]
         if self.head is None:
             return z
         return torch.baddbmm(params["head.bias"].unsqueeze(1), z, params["head.weight"].transpose(1, 2))
+
+    def functional_forward(self, params: Mapping[str, Tensor], x: Tensor, lean: bool = False) -> Tensor:
+        """``functional_call(self, params, (x,))`` as a pure function: reads no module parameters.
+
+        Safe to run from several threads at once (``functional_call`` swaps the module's
+        parameters while it runs, so it is not). ``lean=True`` (batch norm only) computes each
+        block with ``fast_ops.lean_block``: the same values and first-order gradients with less
+        kept for the backward, but it cannot be differentiated twice (MAML's query pass, not its
+        inner loop). Batch norm uses the native kernel outside ``torch.func`` transforms and the
+        plain-tensor formula inside them, as ``BatchStatNorm2d`` does.
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv4 input must be [N, {self.in_channels}, H, W], got {list(x.shape)}")
+        h = x
+        if lean and x.device.type == "cpu" and not torch._C._are_functorch_transforms_active() and \
+                not (x.stride(1) == 1 and x.is_contiguous(memory_format=torch.channels_last)):
+            # The lean blocks run channels-last (oneDNN's convolutions and the native norm and pool
+            # kernels need no layout copies then). A 1-channel image counts as channels-last either
+            # way, so its strides are set explicitly (stride 1 between channels): the first convolution
+            # then runs ~7x faster (one thread, 75 images: 1.3 ms against 9.3 ms). The small support
+            # passes (lean=False) ran ~7% faster in NCHW, so they keep the caller's layout.
+            h = x.clone(memory_format=torch.channels_last)
+        for i, block in enumerate(self.features):
+            conv, norm = block[0], block[1]
+            w, b = params[f"features.{i}.0.weight"], params[f"features.{i}.0.bias"]
+            if lean:
+                if not isinstance(norm, BatchStatNorm2d):
+                    raise ValueError(f"lean=True needs norm='batch', this Conv4 has {type(norm).__name__}")
+                h = lean_block(h, w, b, params[f"features.{i}.1.weight"], params[f"features.{i}.1.bias"],
+                               eps=norm.eps, recompute_conv=w.shape[1] <= 3)
+                continue
+            h = F.conv2d(h, w, b, padding=conv.padding)
+            if isinstance(norm, BatchStatNorm2d):
+                gamma, beta = params[f"features.{i}.1.weight"], params[f"features.{i}.1.bias"]
+                if norm.native and not torch._C._are_functorch_transforms_active():
+                    h = F.batch_norm(h, None, None, gamma, beta, training=True, eps=norm.eps)
+                else:
+                    h = batch_stat_norm_reference(h, gamma, beta, norm.eps)
+            elif isinstance(norm, nn.GroupNorm):
+                h = F.group_norm(h, norm.num_groups, params[f"features.{i}.1.weight"],
+                                 params[f"features.{i}.1.bias"], eps=norm.eps)
+            h = F.relu(max_pool2x2(h))
+        z = h.flatten(1)  # [N, C, 1, 1]: the same in either layout
+        return z if self.head is None else F.linear(z, params["head.weight"], params["head.bias"])

@@ -1,0 +1,127 @@
+"""Conv-4's faster kernels compute exactly what the plain layers compute (issue 18).
+
+``max_pool2x2`` must give ``F.max_pool2d(x, 2)``'s values, gradients and second-order
+gradients bit for bit (the chapters' stored outputs depend on it); ``lean_block`` must give a
+plain [conv, batch norm, max-pool, ReLU] block's values and first-order gradients, and refuse
+a second differentiation.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from metalearn_lite.models import Conv4
+from metalearn_lite.models.conv4 import MaxPool2x2
+from metalearn_lite.models.fast_ops import _batch_stats, lean_block, max_pool2x2
+
+CL = torch.channels_last
+
+
+def _images(shape, seed, blank_rows=0, layout=torch.contiguous_format):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if blank_rows:  # constant regions: every 2x2 window there is a tie
+        x[..., :blank_rows, :] = 0.25
+    return x.contiguous(memory_format=layout)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 8, 8), (2, 5, 7, 7), (4, 3, 3, 3), (1, 64, 14, 14)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, CL])
+def test_max_pool2x2_equals_max_pool2d_to_the_bit_with_second_order(shape, layout):
+    x = _images(shape, seed=sum(shape), blank_rows=2, layout=layout).requires_grad_()
+    ref = F.max_pool2d(x, 2)
+    out = max_pool2x2(x)
+    assert torch.equal(out, ref) and out.shape == ref.shape
+    g = torch.randn_like(ref).requires_grad_()
+    ref_gx, = torch.autograd.grad(ref, x, g, create_graph=True)
+    gx, = torch.autograd.grad(out, x, g, create_graph=True)
+    assert torch.equal(gx, ref_gx)                       # ties go to the same element
+    v = torch.randn_like(gx)
+    assert torch.equal(torch.autograd.grad(gx, g, v)[0], torch.autograd.grad(ref_gx, g, v)[0])
+
+
+def test_max_pool2x2_under_torch_func_and_the_module_is_a_max_pool():
+    x = _images((2, 3, 6, 6), seed=1)
+    f = lambda t: max_pool2x2(t).square().sum()  # noqa: E731
+    ref = torch.func.grad(lambda t: F.max_pool2d(t, 2).square().sum())(x)
+    assert torch.equal(torch.func.grad(f)(x), ref)
+    assert torch.equal(torch.vmap(max_pool2x2)(x.unsqueeze(1)).squeeze(1), F.max_pool2d(x, 2))
+    pool = MaxPool2x2()
+    assert isinstance(pool, nn.MaxPool2d) and pool.kernel_size == 2 and pool.stride == 2
+    assert Conv4().features[0][2].__class__ is MaxPool2x2
+
+
+def _plain_block(h, w, b, gamma, beta, eps=1e-5):
+    c = F.batch_norm(F.conv2d(h, w, b, padding=1), None, None, gamma, beta, training=True, eps=eps)
+    return F.relu(F.max_pool2d(c, 2))
+
+
+@pytest.mark.parametrize("cin,size,recompute,layout", [(1, 12, True, CL), (1, 12, False, torch.contiguous_format),
+                                                       (6, 7, False, CL), (6, 10, True, torch.contiguous_format)])
+def test_lean_block_equals_the_plain_block_first_order(cin, size, recompute, layout):
+    gen = torch.Generator().manual_seed(cin * size)
+    h = _images((5, cin, size, size), seed=size, blank_rows=3, layout=layout).requires_grad_()
+    w = torch.randn(8, cin, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(8, generator=gen, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(8, generator=gen, dtype=torch.float64)  # some negative: min-pooling in effect
+    gamma[0] = -1.5
+    gamma.requires_grad_()
+    beta = torch.randn(8, generator=gen, dtype=torch.float64, requires_grad=True)
+    inputs = (h, w, b, gamma, beta)
+    ref = _plain_block(*inputs)
+    out = lean_block(*inputs, recompute_conv=recompute)
+    assert torch.allclose(out, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(out, inputs, g), torch.autograd.grad(ref, inputs, g)):
+        assert torch.allclose(a, r, rtol=0, atol=1e-11 * max(1.0, float(r.abs().max())))
+    # Differentiated once only: a second differentiation is an error, not a silent wrong answer.
+    gx, = torch.autograd.grad(lean_block(*inputs, recompute_conv=recompute).square().sum(), w, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(gx.sum(), gamma)
+
+
+def test_batch_stats_match_var_mean():
+    c = _images((6, 5, 9, 9), seed=4, layout=CL) * 3 + 2
+    mean, invstd = _batch_stats(c, 1e-5, rows_per_chunk=37)  # chunks that do not divide the rows
+    var, ref_mean = torch.var_mean(c, dim=(0, 2, 3), correction=0)
+    assert torch.allclose(mean, ref_mean, rtol=1e-13) and torch.allclose(invstd, torch.rsqrt(var + 1e-5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_functional_forward_equals_functional_call(norm):
+    torch.manual_seed(0)
+    model = Conv4(num_classes=4, hidden=8, norm=norm).double()
+    params = {k: v * 1.5 for k, v in model.named_parameters()}
+    x = _images((7, 1, 28, 28), seed=2, blank_rows=6)
+    ref = functional_call(model, params, (x,))
+    assert torch.equal(model.functional_forward(params, x), ref)
+    if norm == "batch":
+        assert torch.allclose(model.functional_forward(params, x, lean=True), ref, rtol=0, atol=1e-12)
+    else:
+        with pytest.raises(ValueError, match="norm='batch'"):
+            model.functional_forward(params, x, lean=True)
+    with pytest.raises(ValueError, match=r"\[N, 1, H, W\]"):
+        model.functional_forward(params, x[0])
+
+
+def test_lean_protonet_trains_with_the_same_loss_and_gradients():
+    from metalearn_lite import Episode
+    from metalearn_lite.algorithms.protonet import ProtoNet
+    torch.manual_seed(1)
+    encoder = Conv4(num_classes=None, hidden=8).double()
+    plain, lean = ProtoNet(encoder), ProtoNet(encoder, lean=True)
+    x = _images((4, 5, 1, 28, 28), seed=9, blank_rows=5)
+    episode = Episode(x[:, :2].reshape(-1, 1, 28, 28), torch.arange(4).repeat_interleave(2),
+                      x[:, 2:].reshape(-1, 1, 28, 28), torch.arange(4).repeat_interleave(3),
+                      num_ways=4, num_shots=2, num_queries=3)
+    ref, out = plain(episode), lean(episode)
+    assert torch.allclose(out.loss, ref.loss, rtol=1e-12)
+    params = list(encoder.parameters())
+    for a, r in zip(torch.autograd.grad(out.loss, params), torch.autograd.grad(ref.loss, params)):
+        assert torch.allclose(a, r, rtol=0, atol=1e-11)
+    with torch.no_grad():  # evaluation runs the encoder itself
+        assert torch.equal(lean(episode).logits, plain(episode).logits)
+    with pytest.raises(ValueError, match="functional_forward"):
+        ProtoNet(nn.Flatten(), lean=True)
