@@ -347,7 +347,7 @@ def test_maml_meta_step_accumulates_the_meta_gradient_and_meta_train_uses_it():
     expected = torch.autograd.grad(maml.meta_loss(episode).loss, list(maml.parameters()))
     maml.zero_grad(set_to_none=True)
     result = maml.meta_step(episode)
-    assert result.strategy == "accumulate" and result.query_metric.shape == (2,)   # chunk 1: task by task
+    assert result.strategy == "accumulate-parallel" and result.query_metric.shape == (2,)   # Conv4: the fast path
     assert _abs_close(expected, [p.grad for p in maml.parameters()])
     # meta_train takes the detached loss and steps with the gradients meta_step filled.
     before = [p.detach().clone() for p in maml.parameters()]
