@@ -38,10 +38,21 @@ def test_conv4_baseline_and_fast_path_compute_the_same_meta_gradient():
     bench = _bench_module()
     model, l2l_net, episode = bench.conv_setup(meta_batch=2)
     grads = {v: [g.clone() for g in bench.conv_variant_step(v, model, l2l_net, episode, 1, False)]
-             for v in ("l2l", "accumulate", "grouped-2", "reference")}
+             for v in ("l2l", "parallel", "accumulate", "grouped-2", "reference")}
     scale = max(float(g.abs().max()) for g in grads["l2l"])
-    for variant in ("accumulate", "grouped-2", "reference"):
+    for variant in ("parallel", "accumulate", "grouped-2", "reference"):
         assert max(float((a - b).abs().max()) for a, b in zip(grads["l2l"], grads[variant])) < 1e-4 * scale
+
+
+def test_float64_check_passes_the_fast_path_and_catches_a_wrong_one(monkeypatch):
+    """The bench's float64 column: meta_step's path matches the reference to 1e-10, and the
+    check is not blind: a first-order step passed off as second order is far off."""
+    bench = _bench_module()
+    assert bench.float64_difference("parallel", 1, False, meta_batch=2) < 1e-10
+    real_step = bench.conv_variant_step
+    monkeypatch.setattr(bench, "conv_variant_step",
+                        lambda v, m, n, e, steps, first_order: real_step(v, m, n, e, steps, True))
+    assert bench.float64_difference("parallel", 1, False, meta_batch=2) > 1e-6
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's peak-RSS reset")
