@@ -62,8 +62,9 @@ import torch
 from torch import Tensor
 
 from metalearn_lite.algorithms.maml import MAML, accuracy
-from metalearn_lite.algorithms.protonet import ProtoNet
+from metalearn_lite.algorithms.protonet import ProtoNet, prototypes, squared_euclidean_logits
 from metalearn_lite.data.episodes import EpisodeSampler
+from metalearn_lite.data.transforms import random_affine
 from metalearn_lite.data.within_alphabet import WithinAlphabetSampler, held_out_alphabets
 from metalearn_lite.reproducibility import seed_everything
 from metalearn_lite.training import EvalResult, evaluate
@@ -166,10 +167,25 @@ class Contender:
     real_train_alphabets: tuple[str, ...] = ()
 
 
-def protonet_metric(net: ProtoNet):
+def protonet_metric(net: ProtoNet, tta: int = 1, seed: int = 0):
+    """Query accuracy of ``net`` on an episode. ``tta > 1``: test-time augmentation, each support
+    and query image embedded as itself and ``tta - 1`` random affine copies (rotation up to 10
+    degrees, zoom 0.9-1.1, shear and shift up to 0.1; one batch, so batch norm sees them all), its
+    embedding the mean of its copies'; prototypes and distances as usual."""
+    if tta < 1:
+        raise ValueError(f"tta must be >= 1, got {tta}")
+    generator = torch.Generator().manual_seed(seed)
+
     def metric(episode) -> float:
         with torch.no_grad():
-            return float(net(episode).accuracy)
+            if tta == 1:
+                return float(net(episode).accuracy)
+            images = torch.cat([episode.support_x, episode.query_x])
+            copies = [images] + [random_affine(images, generator) for _ in range(tta - 1)]
+            z = net.encoder(torch.cat(copies)).view(tta, images.shape[0], -1).mean(0)
+            ns = episode.support_x.shape[0]
+            protos = prototypes(z[:ns], episode.support_y, episode.num_ways)
+            return float(accuracy(squared_euclidean_logits(z[ns:], protos), episode.query_y))
     return metric
 
 
@@ -192,7 +208,7 @@ MODELS = ("raw", "protonet", "protonet-real", "maml", "maml2", "extra")
 
 
 def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
-                       models: tuple[str, ...] = MODELS) -> list[Contender]:
+                       models: tuple[str, ...] = MODELS, tta: int = 1) -> list[Contender]:
     """raw pixels, every shipped few-shot model, and the ProtoNet checkpoints in ``extra``
     (``models`` picks among :data:`MODELS`)."""
     from metalearn_lite.training.checkpoint import CheckpointError
@@ -201,13 +217,14 @@ def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
     out = [raw_pixels()] if "raw" in models else []
     if "protonet" in models:
         protonet, info = pretrained_protonet()
-        out.append(Contender("ProtoNet, Glyphs only (shipped)", protonet_metric(protonet), None))
+        out.append(Contender("ProtoNet, Glyphs only (shipped)" + _tta_label(tta), protonet_metric(protonet, tta), None))
     try:
         if "protonet-real" in models:
             from metalearn_lite.training.pretrained import pretrained_real_protonet
             real, real_info = pretrained_real_protonet()
-            out.append(Contender(f"ProtoNet, Glyphs + real {real_info['real_train_set'].split('+')[-1]} (shipped)",
-                                 protonet_metric(real), None, tuple(real_info["real_train_alphabets"])))
+            out.append(Contender(f"ProtoNet, Glyphs + real {real_info['real_train_set'].split('+')[-1]} (shipped)"
+                                 + _tta_label(tta), protonet_metric(real, tta), None,
+                                 tuple(real_info["real_train_alphabets"])))
     except (ImportError, CheckpointError) as exc:
         log(f"the shipped real-handwriting ProtoNet is not available ({exc}); skipped")
     for first_order in (True, False):
@@ -221,9 +238,13 @@ def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
     for path in extra if "extra" in models else []:
         net, meta = load_protonet_file(path)
         label = meta.get("real_train_set", path.stem).replace("glyphs+", "Glyphs + real ")
-        out.append(Contender(f"ProtoNet, {label} (not shipped)", protonet_metric(net), None,
+        out.append(Contender(f"ProtoNet, {label} (not shipped)" + _tta_label(tta), protonet_metric(net, tta), None,
                              tuple(meta.get("real_train_alphabets", ()))))
     return out
+
+
+def _tta_label(tta: int) -> str:
+    return f", test-time augmentation x{tta}" if tta > 1 else ""
 
 
 def load_protonet_file(path: Path) -> tuple[ProtoNet, dict]:
@@ -320,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thicken", type=float, default=0.0, metavar="A",
                         help="blend the real images with their 1-px dilation (0..1; 0.5 matches Glyphs' mean ink)")
     parser.add_argument("--queries", type=int, default=TEST_QUERIES, help="queries per class, N-way K-shot (1)")
+    parser.add_argument("--tta", type=int, default=1, metavar="K",
+                        help="ProtoNets: embed each image as the mean of itself and K-1 random affine copies (default 1: off)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
@@ -354,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     if not pools:
         log("no real Omniglot test pool is available: nothing to do")
         return 0
-    contenders = shipped_contenders(args.protonet, log, tuple(m.strip() for m in args.models.split(",")))
+    if args.tta < 1:
+        parser.error(f"--tta must be >= 1, got {args.tta}")
+    contenders = shipped_contenders(args.protonet, log, tuple(m.strip() for m in args.models.split(",")), args.tta)
     start = time.perf_counter()
     results = run(contenders, pools, protocols, args.episodes, args.seed, log, args.queries)
     table = format_table(results, protocols, args.episodes)

@@ -166,6 +166,34 @@ def test_bench_skips_seen_alphabets_and_ways_a_model_cannot_do():
     assert rh.as_json(results)["tiny"]["five"]["lake5"]["episodes"] == 5
 
 
+def test_bench_test_time_augmentation_scores_the_same_episodes_seeded():
+    """--tta K: K=1 is the plain ProtoNet score; K>1 embeds each image as the mean over itself and
+    K-1 random affine copies, repeatably for a seed, and it really changes the embeddings."""
+    rh = _bench("real_handwriting")
+    from metalearn_lite import Episode
+    from metalearn_lite.algorithms.protonet import ProtoNet
+    from metalearn_lite.models import Conv4
+    torch.manual_seed(0)
+    net = ProtoNet(Conv4(num_classes=None, hidden=8)).eval()
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(6, 2, 1, 28, 28, generator=gen) > 0.8).float()
+    episode = Episode(x[:, 0], torch.arange(6), x[:, 1], torch.arange(6), num_ways=6, num_shots=1, num_queries=1)
+    with torch.no_grad():
+        assert rh.protonet_metric(net)(episode) == float(net(episode).accuracy)
+    scores = [rh.protonet_metric(net, tta=8, seed=3)(episode) for _ in range(2)]
+    assert scores[0] == scores[1] and 0.0 <= scores[0] <= 1.0
+    calls = []
+    real_affine = rh.random_affine
+    rh.random_affine = lambda images, generator: calls.append(images.shape) or real_affine(images, generator)
+    try:
+        rh.protonet_metric(net, tta=4)(episode)
+    finally:
+        rh.random_affine = real_affine
+    assert calls == [torch.Size([12, 1, 28, 28])] * 3          # support and queries, 3 copies
+    with pytest.raises(ValueError, match="tta must be >= 1"):
+        rh.protonet_metric(net, tta=0)
+
+
 def _png(value: int) -> bytes:
     from PIL import Image
 
