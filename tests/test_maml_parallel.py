@@ -6,6 +6,8 @@ meta-gradient of ``meta_loss(strategy="loop")`` to 1e-10, deterministically.
 """
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -81,6 +83,11 @@ def test_meta_backward_picks_workers_from_the_thread_count_and_restores_it():
             assert result.strategy == "accumulate-parallel" and result.extras["workers"] == threads
             assert _rel(expected, [p.grad for p in model.parameters()]) < 1e-10
             assert torch.get_num_threads() == threads  # the workers' one-thread setting stays in the workers
+            seen = []                                  # and the process-wide default is put back:
+            later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+            later.start()                              # a thread started afterwards takes it up
+            later.join()
+            assert seen == [threads]
     finally:
         torch.set_num_threads(before)
 

@@ -104,11 +104,18 @@ def task_parallel_meta_backward(model: nn.Module, params: Mapping[str, Tensor], 
     if workers == 1:
         run(0)
     else:
+        # torch.set_num_threads is per thread for OpenMP, but it also stores a process-wide
+        # default (which threads that start later, or have not run a parallel op yet, take up)
+        # and MKL's global count: both are put back once the workers are done.
+        threads_before = torch.get_num_threads()
         threads = [threading.Thread(target=run, args=(w,), name=f"maml-task-worker-{w}") for w in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            torch.set_num_threads(threads_before)
     if errors:
         raise errors[0]
     with torch.no_grad():
