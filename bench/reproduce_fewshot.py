@@ -193,10 +193,13 @@ def _lr_factor(progress: float) -> float:
 
 def _augmenter(args):
     """``episode -> episode`` with a fresh random affine per image (``--affine``), else identity."""
-    if not args.affine:
+    if not args.affine and not args.elastic:
         return lambda episode: episode
     generator = torch.Generator().manual_seed(args.seed + 1)
-    return lambda episode: augment_episode(episode, generator, max_degrees=args.affine_degrees)
+    if not args.affine:  # elastic only: the affine map is the identity
+        return lambda episode: augment_episode(episode, generator, elastic=args.elastic, max_degrees=0.0,
+                                               scale=(1.0, 1.0), max_shear=0.0, max_shift=0.0)
+    return lambda episode: augment_episode(episode, generator, elastic=args.elastic, max_degrees=args.affine_degrees)
 
 
 def _class_centres(net: ProtoNet, train_data: torch.Tensor, drawers: int = 5) -> torch.nn.Parameter:
@@ -294,7 +297,7 @@ def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s:
         for group in optimiser.param_groups:
             group["lr"] = args.maml_outer_lr * _lr_factor(progress)
         batch = sampler.sample_batch(args.meta_batch)
-        if args.affine:
+        if args.affine or args.elastic:
             from metalearn_lite.tasks.episode import Episode
             batch = Episode.stack([augment(task) for task in batch])
         optimiser.zero_grad(set_to_none=True)
@@ -416,7 +419,7 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
             "init_history": _init_history(args),
             "within_alphabet_fraction": args.within_alphabet,
             "augmentation": {"rotations": args.rotations, "affine": args.affine,
-                             "affine_degrees": args.affine_degrees if args.affine else 0},
+                             "affine_degrees": args.affine_degrees if args.affine else 0, "elastic": args.elastic},
             "note": (f"trained {args.budget_minutes:g} min wall on a shared 2-core "
                      "CPU; tested on real alphabets it never saw (test_alphabets); lake20 = 20-way one-shot "
                      "within one alphabet, support and query by different drawers (Lake et al. 2015)")})
@@ -500,7 +503,8 @@ def load_small(key: str, args, log) -> DataSet | None:
     rotations = [int(r) for r in args.rotations.split(",")]
     train = rotate_classes(train_set.class_images, rotations) if rotations != [0] else train_set.class_images
     name = (f"Omniglot {train_small} ({', '.join(train_set.alphabets)}; rotations {args.rotations}"
-            f"{', affine' if args.affine else ''}) -> {test.name} ({', '.join(test_alphabets)})")
+            f"{', affine' if args.affine else ''}{', elastic' if args.elastic else ''}) -> {test.name} "
+            f"({', '.join(test_alphabets)})")
     if key.startswith("glyphs+"):
         name = "shipped Glyphs model fine-tuned on " + name
     train_class_alphabet = [f"{a}@{r}" for a in train_set.class_alphabet for r in rotations]   # rotate_classes' order
@@ -533,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--affine", action="store_true",
                         help="a random small affine map (rotation, zoom 0.9-1.1, shear, shift) per training image")
     parser.add_argument("--affine-degrees", type=float, default=10.0)
+    parser.add_argument("--elastic", type=float, default=0.0, metavar="ALPHA",
+                        help="ProtoNet training: also bend each image by a smooth random displacement field "
+                             "(random_elastic, std ALPHA of the half-width; 0.08 = 1.1 px; default 0: off)")
     parser.add_argument("--init-from", type=Path, default=None, metavar="FILE",
                         help="ProtoNet: continue training from this checkpoint (its recorded runs are kept in init_history)")
     parser.add_argument("--within-alphabet", type=float, default=0.0, metavar="P",

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from metalearn_lite.data import WithinAlphabetSampler, held_out_alphabets
-from metalearn_lite.data.transforms import augment_episode, random_affine
+from metalearn_lite.data.transforms import augment_episode, random_affine, random_elastic
 from metalearn_lite.data.episodes import EpisodeSampler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
@@ -130,6 +130,23 @@ def test_random_affine_identity_and_randomness():
         random_affine(x, scale=(1.2, 1.0))
 
 
+def test_random_elastic_bends_strokes_smoothly_and_is_seeded():
+    stroke = torch.zeros(3, 1, 28, 28)
+    stroke[..., 6:22, 13:15] = 1.0                                   # a vertical bar
+    assert torch.allclose(random_elastic(stroke, alpha=0.0), stroke, atol=1e-5)
+    bent = random_elastic(stroke, torch.Generator().manual_seed(4))
+    assert bent.shape == stroke.shape and not torch.allclose(bent, stroke, atol=1e-2)
+    assert torch.equal(bent, random_elastic(stroke, torch.Generator().manual_seed(4)))
+    assert float(bent.sum()) == pytest.approx(float(stroke.sum()), rel=0.25)   # bent, not erased
+    # smooth: neighbouring pixels of the displacement move together, so the bar stays one piece
+    # per row (each row of the bar still has ink)
+    assert bool((bent[..., 8:20, :].sum(-1) > 0.5).all())
+    with pytest.raises(ValueError, match="alpha >= 0"):
+        random_elastic(stroke, alpha=-0.1)
+    with pytest.raises(ValueError, match="images must be"):
+        random_elastic(stroke[0])
+
+
 def test_augment_episode_keeps_labels_and_shapes():
     sampler = EpisodeSampler(torch.rand(10, 5, 1, 28, 28), 3, 2, 2, seed=0)
     episode = sampler.sample()
@@ -137,6 +154,10 @@ def test_augment_episode_keeps_labels_and_shapes():
     assert out.support_x.shape == episode.support_x.shape and out.query_x.shape == episode.query_x.shape
     assert torch.equal(out.support_y, episode.support_y) and torch.equal(out.query_y, episode.query_y)
     assert not torch.allclose(out.support_x, episode.support_x)
+    identity = dict(max_degrees=0, scale=(1, 1), max_shear=0, max_shift=0)
+    assert torch.allclose(augment_episode(episode, None, **identity).support_x, episode.support_x, atol=1e-5)
+    bent = augment_episode(episode, torch.Generator().manual_seed(0), elastic=0.1, **identity)
+    assert not torch.allclose(bent.support_x, episode.support_x, atol=1e-2)
     with pytest.raises(ValueError, match="single episode"):
         augment_episode(sampler.sample_batch(2))
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..tasks.episode import Episode
 
-__all__ = ["random_affine", "augment_episode"]
+__all__ = ["random_affine", "random_elastic", "augment_episode"]
 
 
 def random_affine(images: Tensor, generator: torch.Generator | None = None, max_degrees: float = 10.0,
@@ -56,11 +56,43 @@ def random_affine(images: Tensor, generator: torch.Generator | None = None, max_
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def augment_episode(episode: Episode, generator: torch.Generator | None = None, **kwargs) -> Episode:
-    """The episode with :func:`random_affine` applied to every support and query image
-    (labels and shapes unchanged; a single, unbatched image episode ``[n, C, H, W]``)."""
+def random_elastic(images: Tensor, generator: torch.Generator | None = None, alpha: float = 0.08,
+                   control_points: int = 4) -> Tensor:
+    """Each image through its own smooth random displacement field: the wobble of a hand-drawn stroke.
+
+    Args:
+        images: ``[n, C, H, W]`` (ink = 1, paper = 0).
+        alpha: the displacement's standard deviation at the control points, as a fraction of the
+            half-width (0.08 = 1.1 px at 28x28).
+        control_points: per side; the field is their bicubic upsampling, so fewer points give
+            smoother, larger-scale bends.
+
+    Returns ``[n, C, H, W]``, same dtype; ``alpha = 0`` returns the images unchanged (up to float
+    rounding).
+    """
+    if images.dim() != 4:
+        raise ValueError(f"images must be [n, C, H, W], got {list(images.shape)}")
+    if alpha < 0 or control_points < 2:
+        raise ValueError(f"need alpha >= 0 and control_points >= 2, got {alpha} and {control_points}")
+    n, _, h, w = images.shape
+    coarse = alpha * torch.randn(n, 2, control_points, control_points, generator=generator)
+    field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+    identity = torch.eye(2, 3).expand(n, 2, 3)
+    grid = F.affine_grid(identity, [n, 1, h, w], align_corners=False) + field
+    return F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def augment_episode(episode: Episode, generator: torch.Generator | None = None, elastic: float = 0.0,
+                    **kwargs) -> Episode:
+    """The episode with :func:`random_affine` (``kwargs``) applied to every support and query image,
+    then, with ``elastic > 0``, :func:`random_elastic` with ``alpha = elastic`` (labels and
+    shapes unchanged; a single, unbatched image episode ``[n, C, H, W]``)."""
     if episode.batched:
         raise ValueError("augment_episode takes a single episode, not a batched one")
-    return Episode(random_affine(episode.support_x, generator, **kwargs), episode.support_y,
-                   random_affine(episode.query_x, generator, **kwargs), episode.query_y,
+
+    def transform(images: Tensor) -> Tensor:
+        images = random_affine(images, generator, **kwargs)
+        return random_elastic(images, generator, alpha=elastic) if elastic > 0 else images
+
+    return Episode(transform(episode.support_x), episode.support_y, transform(episode.query_x), episode.query_y,
                    num_ways=episode.num_ways, num_shots=episode.num_shots, num_queries=episode.num_queries)
