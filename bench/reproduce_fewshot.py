@@ -191,15 +191,22 @@ def _lr_factor(progress: float) -> float:
     return 1.0 if progress < 0.5 else (0.5 if progress < 0.75 else 0.25)
 
 
+def _elastic(args) -> float:
+    """``--elastic`` (0 for callers that build their own argument namespace without it)."""
+    return getattr(args, "elastic", 0.0)
+
+
 def _augmenter(args):
-    """``episode -> episode`` with a fresh random affine per image (``--affine``), else identity."""
-    if not args.affine and not args.elastic:
+    """``episode -> episode`` with a fresh random affine map (``--affine``) and bend (``--elastic``)
+    per image, else identity."""
+    if not args.affine and not _elastic(args):
         return lambda episode: episode
     generator = torch.Generator().manual_seed(args.seed + 1)
     if not args.affine:  # elastic only: the affine map is the identity
-        return lambda episode: augment_episode(episode, generator, elastic=args.elastic, max_degrees=0.0,
+        return lambda episode: augment_episode(episode, generator, elastic=_elastic(args), max_degrees=0.0,
                                                scale=(1.0, 1.0), max_shear=0.0, max_shift=0.0)
-    return lambda episode: augment_episode(episode, generator, elastic=args.elastic, max_degrees=args.affine_degrees)
+    return lambda episode: augment_episode(episode, generator, elastic=_elastic(args),
+                                           max_degrees=args.affine_degrees)
 
 
 def _class_centres(net: ProtoNet, train_data: torch.Tensor, drawers: int = 5) -> torch.nn.Parameter:
@@ -297,7 +304,7 @@ def train_maml(train_data: torch.Tensor, ways: int, first_order: bool, budget_s:
         for group in optimiser.param_groups:
             group["lr"] = args.maml_outer_lr * _lr_factor(progress)
         batch = sampler.sample_batch(args.meta_batch)
-        if args.affine or args.elastic:
+        if args.affine or _elastic(args):
             from metalearn_lite.tasks.episode import Episode
             batch = Episode.stack([augment(task) for task in batch])
         optimiser.zero_grad(set_to_none=True)
@@ -419,7 +426,8 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
             "init_history": _init_history(args),
             "within_alphabet_fraction": args.within_alphabet,
             "augmentation": {"rotations": args.rotations, "affine": args.affine,
-                             "affine_degrees": args.affine_degrees if args.affine else 0, "elastic": args.elastic},
+                             "affine_degrees": args.affine_degrees if args.affine else 0,
+                             "elastic": _elastic(args)},
             "note": (f"trained {args.budget_minutes:g} min wall on a shared 2-core "
                      "CPU; tested on real alphabets it never saw (test_alphabets); lake20 = 20-way one-shot "
                      "within one alphabet, support and query by different drawers (Lake et al. 2015)")})
@@ -503,7 +511,7 @@ def load_small(key: str, args, log) -> DataSet | None:
     rotations = [int(r) for r in args.rotations.split(",")]
     train = rotate_classes(train_set.class_images, rotations) if rotations != [0] else train_set.class_images
     name = (f"Omniglot {train_small} ({', '.join(train_set.alphabets)}; rotations {args.rotations}"
-            f"{', affine' if args.affine else ''}{', elastic' if args.elastic else ''}) -> {test.name} "
+            f"{', affine' if args.affine else ''}{', elastic' if _elastic(args) else ''}) -> {test.name} "
             f"({', '.join(test_alphabets)})")
     if key.startswith("glyphs+"):
         name = "shipped Glyphs model fine-tuned on " + name
