@@ -125,3 +125,12 @@ def test_lean_protonet_trains_with_the_same_loss_and_gradients():
         assert torch.equal(lean(episode).logits, plain(episode).logits)
     with pytest.raises(ValueError, match="functional_forward"):
         ProtoNet(nn.Flatten(), lean=True)
+
+
+def test_lean_block_under_vmap_falls_back_to_the_plain_formula():
+    gen = torch.Generator().manual_seed(5)
+    h = torch.rand(3, 2, 8, 8, generator=gen, dtype=torch.float64)
+    w, b = torch.randn(4, 2, 3, 3, generator=gen, dtype=torch.float64), torch.randn(4, generator=gen, dtype=torch.float64)
+    gamma, beta = torch.rand(4, generator=gen, dtype=torch.float64), torch.randn(4, generator=gen, dtype=torch.float64)
+    out = torch.vmap(lambda t: lean_block(t, w, b, gamma, beta))(h.unsqueeze(0))[0]
+    assert torch.allclose(out, _plain_block(h, w, b, gamma, beta), rtol=0, atol=1e-12)

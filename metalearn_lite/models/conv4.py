@@ -57,9 +57,13 @@ class BatchStatNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_channels))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.normalize(x, self.weight, self.bias)
+
+    def normalize(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """This layer with ``weight`` and ``bias`` given (``Conv4.functional_forward`` passes its own)."""
         if self.native and not torch._C._are_functorch_transforms_active():
-            return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
-        return batch_stat_norm_reference(x, self.weight, self.bias, self.eps)
+            return F.batch_norm(x, None, None, weight, bias, training=True, eps=self.eps)
+        return batch_stat_norm_reference(x, weight, bias, self.eps)
 
 
 def batch_stat_norm_reference(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
@@ -204,11 +208,7 @@ class Conv4(nn.Module):
                 continue
             h = F.conv2d(h, w, b, padding=conv.padding)
             if isinstance(norm, BatchStatNorm2d):
-                gamma, beta = params[f"features.{i}.1.weight"], params[f"features.{i}.1.bias"]
-                if norm.native and not torch._C._are_functorch_transforms_active():
-                    h = F.batch_norm(h, None, None, gamma, beta, training=True, eps=norm.eps)
-                else:
-                    h = batch_stat_norm_reference(h, gamma, beta, norm.eps)
+                h = norm.normalize(h, params[f"features.{i}.1.weight"], params[f"features.{i}.1.bias"])
             elif isinstance(norm, nn.GroupNorm):
                 h = F.group_norm(h, norm.num_groups, params[f"features.{i}.1.weight"],
                                  params[f"features.{i}.1.bias"], eps=norm.eps)

@@ -160,8 +160,7 @@ def lean_block(h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, be
     On the CPU the output is channels-last (``Conv4.functional_forward`` keeps that layout).
     """
     if _transforms_active() or h.is_cuda:  # the plain formula (exact under vmap)
-        c = F.conv2d(h, weight, bias, padding=1)
-        mean = c.mean(dim=(0, 2, 3), keepdim=True)
-        x_hat = (c - mean) / torch.sqrt(((c - mean) ** 2).mean(dim=(0, 2, 3), keepdim=True) + eps)
-        return F.relu(F.max_pool2d(x_hat * gamma[:, None, None] + beta[:, None, None], 2))
+        from .conv4 import batch_stat_norm_reference  # here, not at the top: conv4 imports this module
+        c = batch_stat_norm_reference(F.conv2d(h, weight, bias, padding=1), gamma, beta, eps)
+        return F.relu(F.max_pool2d(c, 2))
     return _LeanBlock.apply(h, weight, bias, gamma, beta, eps, recompute_conv)
