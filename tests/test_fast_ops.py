@@ -15,7 +15,8 @@ from torch.func import functional_call
 
 from metalearn_lite.models import Conv4
 from metalearn_lite.models.conv4 import MaxPool2x2
-from metalearn_lite.models.fast_ops import _batch_stats, lean_block, max_pool2x2
+from metalearn_lite.models import fast_ops
+from metalearn_lite.models.fast_ops import _merge_moments, _moments, lean_block, max_pool2x2
 
 CL = torch.channels_last
 
@@ -58,33 +59,57 @@ def _plain_block(h, w, b, gamma, beta, eps=1e-5):
     return F.relu(F.max_pool2d(c, 2))
 
 
-@pytest.mark.parametrize("cin,size,recompute,layout", [(1, 12, True, CL), (1, 12, False, torch.contiguous_format),
-                                                       (6, 7, False, CL), (6, 10, True, torch.contiguous_format)])
-def test_lean_block_equals_the_plain_block_first_order(cin, size, recompute, layout):
-    gen = torch.Generator().manual_seed(cin * size)
-    h = _images((5, cin, size, size), seed=size, blank_rows=3, layout=layout).requires_grad_()
-    w = torch.randn(8, cin, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(8, generator=gen, dtype=torch.float64, requires_grad=True)
-    gamma = torch.randn(8, generator=gen, dtype=torch.float64)  # some negative: min-pooling in effect
+def _block_inputs(cin, size, seed, layout, blank_rows, channels=8):
+    """Inputs of a block in float64, ties in the blank rows, one negative gamma (min-pooling in effect)."""
+    gen = torch.Generator().manual_seed(seed)
+    h = _images((5, cin, size, size), seed=size, blank_rows=blank_rows, layout=layout).requires_grad_()
+    w = torch.randn(channels, cin, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(channels, generator=gen, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(channels, generator=gen, dtype=torch.float64)
     gamma[0] = -1.5
     gamma.requires_grad_()
-    beta = torch.randn(8, generator=gen, dtype=torch.float64, requires_grad=True)
-    inputs = (h, w, b, gamma, beta)
+    beta = torch.randn(channels, generator=gen, dtype=torch.float64, requires_grad=True)
+    return h, w, b, gamma, beta
+
+
+def _assert_equals_plain_block(inputs, recompute):
+    """``lean_block``'s values and first-order gradients are the plain block's."""
     ref = _plain_block(*inputs)
     out = lean_block(*inputs, recompute_conv=recompute)
     assert torch.allclose(out, ref, rtol=0, atol=1e-12)
     g = torch.randn_like(ref)
     for a, r in zip(torch.autograd.grad(out, inputs, g), torch.autograd.grad(ref, inputs, g)):
         assert torch.allclose(a, r, rtol=0, atol=1e-11 * max(1.0, float(r.abs().max())))
+    return out
+
+
+@pytest.mark.parametrize("cin,size,recompute,layout", [(1, 12, True, CL), (1, 12, False, torch.contiguous_format),
+                                                       (6, 7, False, CL), (6, 10, True, torch.contiguous_format)])
+def test_lean_block_equals_the_plain_block_first_order(cin, size, recompute, layout):
+    inputs = _block_inputs(cin, size, seed=cin * size, layout=layout, blank_rows=3)
+    _assert_equals_plain_block(inputs, recompute)
     # Differentiated once only: a second differentiation is an error, not a silent wrong answer.
-    gx, = torch.autograd.grad(lean_block(*inputs, recompute_conv=recompute).square().sum(), w, create_graph=True)
+    gx, = torch.autograd.grad(lean_block(*inputs, recompute_conv=recompute).square().sum(), inputs[1],
+                              create_graph=True)
     with pytest.raises(RuntimeError):
-        torch.autograd.grad(gx.sum(), gamma)
+        torch.autograd.grad(gx.sum(), inputs[3])
 
 
-def test_batch_stats_match_var_mean():
-    c = _images((6, 5, 9, 9), seed=4, layout=CL) * 3 + 2
-    mean, invstd = _batch_stats(c, 1e-5, rows_per_chunk=37)  # chunks that do not divide the rows
+@pytest.mark.parametrize("images_per_chunk", [1, 2, 3])
+def test_recomputed_block_in_chunks_equals_the_plain_block(monkeypatch, images_per_chunk):
+    """The first block works through the images in chunks (statistics merged over chunks, the
+    windows' winners recomputed in the backward): the same values and gradients as the plain
+    block, ties and negative gammas included, for any split of the batch."""
+    monkeypatch.setattr(fast_ops, "_images_per_chunk", lambda h, out_channels: images_per_chunk)
+    inputs = _block_inputs(1, 10, seed=images_per_chunk, layout=CL, blank_rows=4, channels=6)
+    out = _assert_equals_plain_block(inputs, recompute=True)
+    assert out.is_contiguous(memory_format=CL)
+
+
+def test_batch_stats_merged_over_chunks_match_var_mean():
+    c = _images((7, 5, 9, 9), seed=4, layout=CL) * 3 + 2
+    parts = [_moments(part, rows_per_chunk=37) for part in c.split([1, 4, 2])]  # uneven chunks, uneven rows
+    mean, invstd = _merge_moments(parts, 1e-5)
     var, ref_mean = torch.var_mean(c, dim=(0, 2, 3), correction=0)
     assert torch.allclose(mean, ref_mean, rtol=1e-13) and torch.allclose(invstd, torch.rsqrt(var + 1e-5), rtol=1e-12)
 

@@ -12,7 +12,8 @@ double backward) split poorly over threads; one thread per task keeps every core
 Why each task is also lighter: the forward is ``Conv4.functional_forward`` (a pure function:
 ``functional_call`` swaps module parameters, which threads cannot share), and the query
 pass, which is differentiated only once, runs as ``fast_ops.lean_block`` (no full-size
-normalised map kept; the first block recomputes its cheap convolution in the backward).
+normalised map kept; the first block keeps no full-size map at all: it works through the
+images in chunks and recomputes its cheap convolution in the backward).
 
 The result is deterministic for a given ``W`` (fixed task split, fixed summation order) and
 equal to the reference loop up to float rounding (``tests/test_maml_parallel.py``: float64,

@@ -18,8 +18,12 @@ differentiated **once** (MAML's query loss: its gradient flows into the adapted 
 differentiated twice). Its backward is written by hand and is not differentiable again
 (``once_differentiable``). It keeps the conv output, the pooled output and the pooling
 indices, not the normalised full-size map; with ``recompute_conv=True`` (the first block,
-one input channel, where the convolution is cheap) it keeps no full-size map at all and
-recomputes the convolution in the backward. Batch norm's backward, with ``G`` the full-size
+one input channel, where the convolution is cheap) it keeps no full-size map at all: it works
+through the images in chunks of ~4 MB of conv output, pools before normalising, and
+recomputes the convolution and the pooling in the backward, so its full-size memory no longer
+grows with the batch (one full-size map: 15 MB for 75 query images, 240 MB for a 60-way ProtoNet
+episode's 1,200; a MAML worker's peak fell by ~20 MB) and each chunk stays in cache (see
+``_LeanRecomputedBlock``). Batch norm's backward, with ``G`` the full-size
 gradient (nonzero only where a window's maximum was) and ``M = N * H * W``::
 
     dL/dc = gamma * invstd * (G - mean(G) - x_hat * mean(G * x_hat))
@@ -90,32 +94,60 @@ def max_pool2x2(x: Tensor) -> Tensor:
     return _MaxPool2x2.apply(x)
 
 
-def _batch_stats(c: Tensor, eps: float, rows_per_chunk: int = 4096) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and ``1 / sqrt(var + eps)`` (biased variance) of a channels-last ``c``.
+def _moments(c: Tensor, rows_per_chunk: int = 4096) -> tuple[int, Tensor, Tensor]:
+    """Per channel of a channels-last ``c``: the count, the mean, and ``sum((c - mean)^2)``.
 
     Two passes over ``c`` seen as an ``[N*H*W, C]`` matrix, the second in chunks, so no
     full-size temporary is made (``torch.var_mean`` over these dims is ~10x slower here).
     """
     rows = c.permute(0, 2, 3, 1).reshape(-1, c.shape[1])  # a view: c is channels-last
     mean = rows.sum(0) / rows.shape[0]
-    sq = torch.zeros_like(mean)
+    m2 = torch.zeros_like(mean)
     for chunk in rows.split(rows_per_chunk):
-        sq += (chunk - mean).square_().sum(0)
-    return mean, torch.rsqrt(sq / rows.shape[0] + eps)
+        m2 += (chunk - mean).square_().sum(0)
+    return rows.shape[0], mean, m2
+
+
+def _merge_moments(parts: list[tuple[int, Tensor, Tensor]], eps: float) -> tuple[Tensor, Tensor]:
+    """Mean and ``1 / sqrt(var + eps)`` of the union of chunks from their ``_moments`` (Chan et al.):
+    ``M2 = sum_i M2_i + sum_i n_i (mean_i - mean)^2``, as exact as two passes over the whole."""
+    count = sum(n for n, _, _ in parts)
+    mean = sum(n * m for n, m, _ in parts) / count
+    m2 = sum(s + n * (m - mean).square() for n, m, s in parts)
+    return mean, torch.rsqrt(m2 / count + eps)
+
+
+def _images_per_chunk(h: Tensor, out_channels: int, chunk_bytes: int = 4 << 20) -> int:
+    """How many images' full-size conv outputs fit in ``chunk_bytes`` (at least one)."""
+    per_image = out_channels * h.shape[2] * h.shape[3] * h.element_size()
+    return max(1, chunk_bytes // per_image)
+
+
+def _signed_max_pool(c: Tensor, sign: Tensor | None, with_indices: bool) -> tuple[Tensor, Tensor | None]:
+    """The 2x2 pool of ``c`` that batch norm's affine map turns into the max-pool of the
+    normalised map: per channel the max where ``gamma >= 0`` and the min where ``gamma < 0``
+    (``sign`` is -1 there; None when no gamma is negative). ``x -> fl(x * s + t)`` is monotonic,
+    so ``max(normalise(c)) = normalise(this pool of c)`` in floating point too, and the winner
+    is the plain pool's (first in scan order among ties of ``c``). Only where the normalised
+    values tie and ``c`` does not (a channel with ``gamma = 0``, or two values one rounding
+    apart) can the winner differ: the values are the same, and the gradient goes to the other
+    candidate of the tie (at ``gamma = 0``: ``dL/dgamma``'s right-hand derivative)."""
+    if sign is not None:
+        c = c * sign[:, None, None]  # exact: a sign flip
+    if with_indices:
+        pooled, indices = F.max_pool2d(c, 2, return_indices=True)
+    else:
+        pooled, indices = F.max_pool2d(c, 2), None
+    return (pooled if sign is None else pooled.mul_(sign[:, None, None])), indices
 
 
 class _LeanBlock(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, beta: Tensor,
-                eps: float, recompute_conv: bool) -> Tensor:
+                eps: float) -> Tensor:
         c = F.conv2d(h, weight, bias, padding=1).contiguous(memory_format=torch.channels_last)
-        if recompute_conv:  # normalise c in place: it is not kept, and a fresh full-size buffer costs page faults
-            mean, invstd = _batch_stats(c, eps)
-            scale = gamma * invstd
-            normed = c.sub_(mean[:, None, None]).mul_(scale[:, None, None]).add_(beta[:, None, None])
-            c = None
-        else:  # the native kernel (fastest on channels-last); c is kept for the backward
-            normed, mean, invstd = torch.ops.aten.native_batch_norm(c, gamma, beta, None, None, True, 0.0, eps)
+        # the native kernel (fastest on channels-last); c is kept for the backward
+        normed, mean, invstd = torch.ops.aten.native_batch_norm(c, gamma, beta, None, None, True, 0.0, eps)
         pooled, indices = F.max_pool2d(normed, 2, return_indices=True)
         del normed
         y = pooled.relu_()  # channels-last, like everything in this block
@@ -126,9 +158,6 @@ class _LeanBlock(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_y: Tensor):
         h, weight, bias, gamma, mean, invstd, indices, y, c = ctx.saved_tensors
-        owned = c is None
-        if owned:
-            c = F.conv2d(h, weight, bias, padding=1)
         flat_idx = indices.flatten(2)
         grad_z = torch.ops.aten.threshold_backward(grad_y, y, 0)            # through the ReLU
         x_hat = c.flatten(2).gather(2, flat_idx).view(indices.shape)        # c at each window's maximum,
@@ -136,19 +165,100 @@ class _LeanBlock(torch.autograd.Function):
         grad_beta = grad_z.sum((0, 2, 3))
         grad_gamma = x_hat.mul_(grad_z).sum((0, 2, 3))
         del x_hat
-        m = c.shape[0] * c.shape[2] * c.shape[3]
-        a = gamma * invstd                                                   # dL/dc = a*G + b*c + k per channel
-        b = -a * invstd * grad_gamma / m
-        k = -a * grad_beta / m - b * mean
-        if owned:
-            grad_c = c.mul_(b[:, None, None]).add_(k[:, None, None])
-        else:
-            grad_c = torch.addcmul(k[:, None, None], c, b[:, None, None])
+        a, b, k = _norm_backward_coefficients(gamma, mean, invstd, grad_gamma, grad_beta, c.shape)
+        grad_c = torch.addcmul(k[:, None, None], c, b[:, None, None])
         grad_c.flatten(2).scatter_add_(2, flat_idx, grad_z.mul_(a[:, None, None]).flatten(2))
-        grad_h, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad_c, h, weight, None if bias is None else [weight.shape[0]], [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
-            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
-        return grad_h, grad_w, grad_b, grad_gamma, grad_beta, None, None
+        grad_h, grad_w, grad_b = _conv_backward(ctx, grad_c, h, weight, bias)
+        return grad_h, grad_w, grad_b, grad_gamma, grad_beta, None
+
+
+def _norm_backward_coefficients(gamma: Tensor, mean: Tensor, invstd: Tensor, grad_gamma: Tensor, grad_beta: Tensor,
+                                shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
+    """Per channel ``a, b, k`` with ``dL/dc = a*G + b*c + k`` (see the module docstring)."""
+    m = shape[0] * shape[2] * shape[3]
+    a = gamma * invstd
+    b = -a * invstd * grad_gamma / m
+    k = -a * grad_beta / m - b * mean
+    return a, b, k
+
+
+def _conv_backward(ctx, grad_c: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None):
+    return torch.ops.aten.convolution_backward(
+        grad_c, h, weight, None if bias is None else [weight.shape[0]], [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
+        [ctx.needs_input_grad[0], ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2]])
+
+
+def _pool_chunks(h: Tensor, weight: Tensor, bias: Tensor | None, sign: Tensor | None, pooled: Tensor,
+                 with_moments: bool) -> list[tuple[int, Tensor, Tensor]]:
+    """Write ``_signed_max_pool(conv3x3(h))`` into ``pooled``, chunk by chunk of images; with
+    ``with_moments``, also return each chunk's ``_moments`` of the conv output."""
+    moments = []
+    chunks = h.split(_images_per_chunk(h, weight.shape[0]))
+    for part, out in zip(chunks, pooled.split([len(part) for part in chunks])):
+        c = F.conv2d(part, weight, bias, padding=1).contiguous(memory_format=torch.channels_last)
+        if with_moments:
+            moments.append(_moments(c))
+        out.copy_(_signed_max_pool(c, sign, with_indices=False)[0])
+    return moments
+
+
+class _LeanRecomputedBlock(torch.autograd.Function):
+    """The lean block keeping no full-size map at all, for a cheap convolution (one input
+    channel). It pools **before** normalising (``_signed_max_pool``: batch norm is a per-channel
+    monotonic map), so the forward is one pass over chunks of images (``_images_per_chunk``:
+    ~4 MB of conv output each): the convolution, its per-chunk moments (merged into the batch
+    statistics) and its pooled map; the normalisation and the ReLU then run on the pooled map, a
+    quarter of the size. It keeps only its input and the statistics. The backward recomputes
+    the pooled map (a pass over the chunks), gets ``dL/dgamma`` and ``dL/dbeta`` (they fix
+    ``a, b, k``) from it, then a second pass recomputes the convolution and its windows'
+    winners for ``dL/dc`` and the convolution's gradients. Each chunk stays in cache: block 1's
+    forward and backward ran ~1.6x faster than the whole-batch block's (``[75, 1, 28, 28]``, one
+    thread) and 1.5x (1,200 images, two threads)."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, beta: Tensor,
+                eps: float) -> Tensor:
+        sign = torch.where(gamma < 0, -1.0, 1.0).to(gamma.dtype) if bool((gamma < 0).any()) else None
+        pooled = torch.empty((h.shape[0], weight.shape[0], h.shape[2] // 2, h.shape[3] // 2), dtype=h.dtype,
+                             device=h.device, memory_format=torch.channels_last)
+        moments = _pool_chunks(h, weight, bias, sign, pooled, with_moments=True)
+        mean, invstd = _merge_moments(moments, eps)
+        scale = gamma * invstd  # the native kernel's form, c * scale + shift (the backward's too, to the bit)
+        y = pooled.mul_(scale[:, None, None]).add_((beta - mean * scale)[:, None, None]).relu_()
+        ctx.save_for_backward(h, weight, bias, gamma, beta, mean, invstd)
+        ctx.sign = sign
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y: Tensor):
+        h, weight, bias, gamma, beta, mean, invstd = ctx.saved_tensors
+        pooled = torch.empty_like(grad_y, memory_format=torch.channels_last)
+        _pool_chunks(h, weight, bias, ctx.sign, pooled, with_moments=False)  # recomputed: cheaper than keeping it
+        scale = gamma * invstd
+        normed = (pooled * scale[:, None, None]).add_((beta - mean * scale)[:, None, None])  # y before the ReLU
+        grad_z = torch.ops.aten.threshold_backward(grad_y, normed, 0)      # through the ReLU
+        del normed
+        x_hat = pooled.sub_(mean[:, None, None]).mul_(invstd[:, None, None])  # x_hat at each window's winner
+        grad_beta = grad_z.sum((0, 2, 3))                                     # sum(G)
+        grad_gamma = x_hat.mul_(grad_z).sum((0, 2, 3))                        # sum(G * x_hat)
+        del x_hat, pooled
+        a, b, k = _norm_backward_coefficients(gamma, mean, invstd, grad_gamma, grad_beta,
+                                              (h.shape[0], 0, h.shape[2], h.shape[3]))
+        grad_z.mul_(a[:, None, None])
+        sizes = [len(part) for part in h.split(_images_per_chunk(h, weight.shape[0]))]
+        grad_h, grad_w, grad_b = [], None, None
+        for part, grad_part in zip(h.split(sizes), grad_z.split(sizes)):  # dL/dc = a*G + b*c + k, chunk by chunk
+            c = F.conv2d(part, weight, bias, padding=1).contiguous(memory_format=torch.channels_last)
+            _, indices = _signed_max_pool(c, ctx.sign, with_indices=True)
+            grad_c = c.mul_(b[:, None, None]).add_(k[:, None, None])
+            grad_c.flatten(2).scatter_add_(2, indices.flatten(2), grad_part.flatten(2))
+            gh, gw, gb = _conv_backward(ctx, grad_c, part, weight, bias)
+            grad_h.append(gh)
+            grad_w = gw if grad_w is None else grad_w.add_(gw)
+            grad_b = gb if grad_b is None else grad_b.add_(gb)
+        grad_h = torch.cat(grad_h) if ctx.needs_input_grad[0] else None
+        return grad_h, grad_w, grad_b, grad_gamma, grad_beta, None
 
 
 def lean_block(h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, beta: Tensor,
@@ -156,11 +266,14 @@ def lean_block(h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, be
     """``relu(max_pool2d(batch_norm(conv2d(h, weight, bias, padding=1), gamma, beta), 2))``, batch statistics.
 
     For passes differentiated once (see the module docstring); a second ``autograd.grad``
-    through it raises. ``recompute_conv`` keeps no conv output and recomputes it in the backward.
+    through it raises. ``recompute_conv`` keeps no full-size map: chunks of images, recomputed in
+the backward (for a cheap convolution: one input channel).
     On the CPU the output is channels-last (``Conv4.functional_forward`` keeps that layout).
     """
     if _transforms_active() or h.is_cuda:  # the plain formula (exact under vmap)
         from .conv4 import batch_stat_norm_reference  # here, not at the top: conv4 imports this module
         c = batch_stat_norm_reference(F.conv2d(h, weight, bias, padding=1), gamma, beta, eps)
         return F.relu(F.max_pool2d(c, 2))
-    return _LeanBlock.apply(h, weight, bias, gamma, beta, eps, recompute_conv)
+    if recompute_conv:
+        return _LeanRecomputedBlock.apply(h, weight, bias, gamma, beta, eps)
+    return _LeanBlock.apply(h, weight, bias, gamma, beta, eps)
