@@ -415,19 +415,21 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
     common = {"command": command, "data": data_name, "torch": torch.__version__, "threads": args.threads,
               "budget_minutes": args.budget_minutes, "test_episodes": args.episodes,
               "note": (f"trained {args.budget_minutes:g} min wall on a CPU (train_cpu_s: CPU seconds): far below "
-                       "the papers' budgets (hours on a GPU); accuracy is lower than theirs")}
+                       "the papers' budgets (hours on a GPU); accuracy is lower than theirs"),
+              "augmentation": {"rotations": args.rotations, "affine": args.affine,
+                               "affine_degrees": args.affine_degrees if args.affine else 0, "elastic": _elastic(args)}}
+    if args.init_from is not None:
+        common.update(init=_init_label(args.init_from), init_history=_init_history(args))
     real = data is not None and data.key in REAL_DATA
     if real:
         common.update({
             "test_queries": args.test_queries, "real_train_set": data.key, "real_train_alphabets": list(data.train_alphabets),
             "test_alphabets": list(data.test_alphabets), "license": OMNIGLOT_LICENSE,
-            "init": ("the shipped Glyphs model (protonet_glyphs_conv4.pt / maml*_glyphs_conv4_5w1s.pt)"
+            "init": (_init_label(args.init_from) if args.init_from is not None else
+                     "the shipped Glyphs model (protonet_glyphs_conv4.pt / maml*_glyphs_conv4_5w1s.pt)"
                      if data.init == "shipped" else "random"),
             "init_history": _init_history(args),
             "within_alphabet_fraction": args.within_alphabet,
-            "augmentation": {"rotations": args.rotations, "affine": args.affine,
-                             "affine_degrees": args.affine_degrees if args.affine else 0,
-                             "elastic": _elastic(args)},
             "note": (f"trained {args.budget_minutes:g} min wall on a shared 2-core "
                      "CPU; tested on real alphabets it never saw (test_alphabets); lake20 = 20-way one-shot "
                      "within one alphabet, support and query by different drawers (Lake et al. 2015)")})
@@ -474,6 +476,13 @@ def load_omniglot(args, log):
             "Get them with `metalearn data omniglot --download` or pass --omniglot-root.")
         return None
     return split.train, split.test
+
+
+def _init_label(path: Path) -> str:
+    """``"<file> (sha256 <first 12>...)"``: which checkpoint a ``--init-from`` run started from."""
+    from metalearn_lite.training.checkpoint import checkpoint_info
+
+    return f"{Path(path).name} (sha256 {checkpoint_info(path)['sha256'][:12]}...)"
 
 
 def _init_history(args) -> list[dict]:

@@ -1,5 +1,6 @@
 """bench/reproduce_fewshot.py's training loop: the learning-rate schedule follows the limit that ends the run;
---class-loss labels each image with its training class and changes the training."""
+--class-loss labels each image with its training class and changes the training; a saved checkpoint
+records its augmentation and the checkpoint it continued."""
 from __future__ import annotations
 
 import importlib.util
@@ -91,3 +92,31 @@ def test_class_loss_changes_the_training_and_only_the_encoder_is_kept():
         trained[str(weight)] = net.state_dict()
     assert all(torch.equal(trained["0.0"][k], trained["-0.0"][k]) for k in trained["0.0"])
     assert any(not torch.allclose(trained["0.0"][k], trained["1.0"][k]) for k in trained["0.0"])
+
+
+def test_saved_glyphs_protonet_records_its_augmentation_and_where_it_started(tmp_path):
+    """A Glyphs run's checkpoint states how its images were augmented and which checkpoint it
+    continued (``--init-from``), with that one's own history, so a shipped model's entry needs
+    no hand-written fields."""
+    import argparse
+    import json
+
+    bench = _bench()
+    start = tmp_path / "start"
+    first = argparse.Namespace(threads=1, budget_minutes=0.1, episodes=10, protonet_train="5w1s", protonet_queries=2,
+                               protonet_lr=1e-3, seed=0, class_loss=0.0, rotations="0", affine=False,
+                               affine_degrees=15.0, elastic=0.0, init_from=None)
+    run = bench.MethodRun("protonet", steps={"5w1s": 3}, models={0: bench.ProtoNet(bench.Conv4(num_classes=None))})
+    bench.save_checkpoints([run], start, "glyphs", first, "python first", lambda *_: None)
+    second = argparse.Namespace(**{**vars(first), "affine": True, "elastic": 0.08,
+                                   "init_from": start / bench.PROTONET_CHECKPOINT})
+    run.steps = {"5w1s": 7}
+    bench.save_checkpoints([run], tmp_path / "next", "glyphs", second, "python second", lambda *_: None)
+    first_meta = json.loads((start / (bench.PROTONET_CHECKPOINT + ".json")).read_text())["metadata"]
+    meta = json.loads((tmp_path / "next" / (bench.PROTONET_CHECKPOINT + ".json")).read_text())["metadata"]
+    assert "init" not in first_meta and first_meta["augmentation"]["elastic"] == 0.0
+    assert meta["augmentation"] == {"rotations": "0", "affine": True, "affine_degrees": 15.0, "elastic": 0.08}
+    digest = json.loads((start / (bench.PROTONET_CHECKPOINT + ".json")).read_text())["sha256"]
+    assert meta["init"] == f"{bench.PROTONET_CHECKPOINT} (sha256 {digest[:12]}...)"
+    assert meta["init_history"] == [{"command": "python first", "episodes": 3, "train_cpu_s": 0.0}]
+    assert meta["config"]["train"]["episodes"] == 7 and "real_train_set" not in meta
