@@ -165,7 +165,8 @@ class _LeanBlock(torch.autograd.Function):
         grad_beta = grad_z.sum((0, 2, 3))
         grad_gamma = x_hat.mul_(grad_z).sum((0, 2, 3))
         del x_hat
-        a, b, k = _norm_backward_coefficients(gamma, mean, invstd, grad_gamma, grad_beta, c.shape)
+        a, b, k = _norm_backward_coefficients(gamma, mean, invstd, grad_gamma, grad_beta,
+                                              c.shape[0] * c.shape[2] * c.shape[3])
         grad_c = torch.addcmul(k[:, None, None], c, b[:, None, None])
         grad_c.flatten(2).scatter_add_(2, flat_idx, grad_z.mul_(a[:, None, None]).flatten(2))
         grad_h, grad_w, grad_b = _conv_backward(ctx, grad_c, h, weight, bias)
@@ -173,9 +174,9 @@ class _LeanBlock(torch.autograd.Function):
 
 
 def _norm_backward_coefficients(gamma: Tensor, mean: Tensor, invstd: Tensor, grad_gamma: Tensor, grad_beta: Tensor,
-                                shape: torch.Size) -> tuple[Tensor, Tensor, Tensor]:
-    """Per channel ``a, b, k`` with ``dL/dc = a*G + b*c + k`` (see the module docstring)."""
-    m = shape[0] * shape[2] * shape[3]
+                                m: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per channel ``a, b, k`` with ``dL/dc = a*G + b*c + k`` (see the module docstring), for ``c``
+    of ``m = N * H * W`` values per channel."""
     a = gamma * invstd
     b = -a * invstd * grad_gamma / m
     k = -a * grad_beta / m - b * mean
@@ -244,7 +245,7 @@ class _LeanRecomputedBlock(torch.autograd.Function):
         grad_gamma = x_hat.mul_(grad_z).sum((0, 2, 3))                        # sum(G * x_hat)
         del x_hat, pooled
         a, b, k = _norm_backward_coefficients(gamma, mean, invstd, grad_gamma, grad_beta,
-                                              (h.shape[0], 0, h.shape[2], h.shape[3]))
+                                              h.shape[0] * h.shape[2] * h.shape[3])
         grad_z.mul_(a[:, None, None])
         sizes = [len(part) for part in h.split(_images_per_chunk(h, weight.shape[0]))]
         grad_h, grad_w, grad_b = [], None, None
