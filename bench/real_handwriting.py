@@ -204,7 +204,7 @@ def raw_pixels() -> Contender:
     return Contender("raw pixels (nearest prototype)", protonet_metric(ProtoNet(torch.nn.Flatten())), None)
 
 
-MODELS = ("raw", "protonet", "protonet-real", "maml", "maml2", "extra")
+MODELS = ("raw", "protonet", "protonet-augmented", "protonet-real", "maml", "maml2", "extra")
 
 
 def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
@@ -218,6 +218,10 @@ def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
     if "protonet" in models:
         protonet, info = pretrained_protonet()
         out.append(Contender("ProtoNet, Glyphs only (shipped)" + _tta_label(tta), protonet_metric(protonet, tta), None))
+    if "protonet-augmented" in models:
+        bent, _ = pretrained_protonet(data="glyphs-augmented")
+        out.append(Contender("ProtoNet, Glyphs only, mapped and bent (shipped)" + _tta_label(tta),
+                             protonet_metric(bent, tta), None))
     try:
         if "protonet-real" in models:
             from metalearn_lite.training.pretrained import pretrained_real_protonet

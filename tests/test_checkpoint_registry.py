@@ -48,7 +48,8 @@ DATA_READERS = {
 # ----------------------------------------------------------------------------- the registry
 def test_the_registry_lists_every_shipped_model():
     assert {"protonet_glyphs_conv4", "maml_glyphs_conv4_5w1s", "maml2nd_glyphs_conv4_5w1s",
-            "protonet_glyphs_small1_conv4", "cnp_gp", "latent_np_gp", "attentive_np_gp", "transformer_gp",
+            "protonet_glyphs_small1_conv4", "protonet_glyphs_augmented_conv4", "cnp_gp", "latent_np_gp",
+            "attentive_np_gp", "transformer_gp",
             "transformer_sinusoid", "maml_sinusoid", "pretrained_sinusoid", "tutor_maml_swesat"} <= set(NAMES)
     files = {e["file"] for _, e in ENTRIES}
     on_disk = {p.name for p in SHIPPED_DIR.iterdir() if p.is_file() and p.name not in (REGISTRY_FILE, "__init__.py")}

@@ -18,6 +18,11 @@ and one ProtoNet for real handwriting: the Glyphs ProtoNet fine-tuned on the rea
 
     real, info = pretrained_protonet(data="omniglot-small1")   # = pretrained_real_protonet()
     info["real_train_alphabets"], info["test_accuracy"]["lake20"]
+
+and the Glyphs ProtoNet trained on longer with every Glyphs image randomly mapped and bent
+(``random_affine``, ``random_elastic``): no real data, and fewer errors on real handwriting::
+
+    bent, info = pretrained_protonet(data="glyphs-augmented")
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ from ..algorithms.maml import MAML, accuracy
 from ..algorithms.protonet import ProtoNet
 from .checkpoint import CorruptCheckpointError, load_shipped
 
-__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "PROTONET_REAL", "pretrained_protonet",
+__all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "PROTONET_REAL", "PROTONET_GLYPHS_AUGMENTED",
+           "pretrained_protonet",
            "pretrained_real_protonet", "pretrained_glyphs_maml"]
 
 # File names of registry entries (metalearn_lite/checkpoints/registry.json: config, data, licence,
@@ -38,7 +44,9 @@ PROTONET_GLYPHS = "protonet_glyphs_conv4.pt"
 MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"         # first order
 MAML2_GLYPHS = "maml2nd_glyphs_conv4_5w1s.pt"     # second order
 PROTONET_REAL = "protonet_glyphs_small1_conv4.pt"  # Glyphs ProtoNet fine-tuned on real Omniglot small1
-_PROTONET_BY_DATA = {"glyphs": PROTONET_GLYPHS, "omniglot-small1": PROTONET_REAL}
+PROTONET_GLYPHS_AUGMENTED = "protonet_glyphs_augmented_conv4.pt"  # Glyphs only, random affine maps and bends
+_PROTONET_BY_DATA = {"glyphs": PROTONET_GLYPHS, "omniglot-small1": PROTONET_REAL,
+                     "glyphs-augmented": PROTONET_GLYPHS_AUGMENTED}
 
 
 def _load(name: str, *needs: str):
@@ -56,8 +64,9 @@ def pretrained_protonet(name: str = PROTONET_GLYPHS, *, data: str | None = None)
     """The shipped Glyphs ProtoNet (Conv-4 embedding, squared Euclidean logits) in eval mode,
     and its recorded info (``config``, ``test_accuracy``, ``command``, timings).
 
-    ``data="omniglot-small1"`` loads :data:`PROTONET_REAL` instead (``data="glyphs"`` the
-    default); ``name`` picks another registry entry."""
+    ``data="omniglot-small1"`` loads :data:`PROTONET_REAL` instead, ``data="glyphs-augmented"``
+    :data:`PROTONET_GLYPHS_AUGMENTED` (``data="glyphs"`` the default); ``name`` picks another
+    registry entry."""
     if data is not None:
         if data not in _PROTONET_BY_DATA:
             raise ValueError(f"data must be one of {sorted(_PROTONET_BY_DATA)}, got {data!r}")
