@@ -35,8 +35,7 @@ from ..algorithms.protonet import ProtoNet
 from .checkpoint import CorruptCheckpointError, load_shipped
 
 __all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "PROTONET_REAL", "PROTONET_GLYPHS_AUGMENTED",
-           "pretrained_protonet",
-           "pretrained_real_protonet", "pretrained_glyphs_maml"]
+           "pretrained_protonet", "pretrained_real_protonet", "pretrained_glyphs_maml"]
 
 # File names of registry entries (metalearn_lite/checkpoints/registry.json: config, data, licence,
 # metrics and the command that re-creates each).
