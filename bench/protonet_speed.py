@@ -22,7 +22,7 @@ et al.'s training episodes) and 5-way 1-shot 15-query.
 
 Each setting runs in a fresh process: the allocator's state depends on what ran before (glibc
 raises its mmap threshold after large frees), and after the 60-way episodes the plain loop ran
-14.2-15.5 5-way episodes/s against 9.7-11.3 in most processes of their own (fewer page faults),
+14.2-15.5 5-way episodes/s against 9.7-12.9 in four of five processes of their own (fewer page faults),
 which a training run of 5-way episodes alone does not see (one fresh process also reached 15.0).
 
     python bench/protonet_speed.py --threads 2
