@@ -335,7 +335,7 @@ def test_generate_true_creates_the_cache_once(tmp_cache, monkeypatch):
 
 def test_stale_cache_is_regenerated_with_a_warning(subset, tmp_cache, monkeypatch):
     save_glyphs(dict(subset, version=np.array("glyphs-v0")), glyphs_path(seed=0))
-    monkeypatch.setattr(glyphs_module, "generate_glyphs", lambda seed, progress: subset)
+    monkeypatch.setattr(glyphs_module, "generate_glyphs", lambda seed, progress, style: subset)
     with pytest.warns(UserWarning, match="regenerating Glyphs"):
         data = Glyphs(progress=False)
     assert str(load_glyphs(data.cache_path)["version"]) == GLYPHS_VERSION
@@ -373,6 +373,52 @@ def test_a_second_loader_waits_for_the_first_generator_and_loads_its_file(subset
         release.set()
         worker.join(10)
     assert data.characters and str(load_glyphs(path)["version"]) == GLYPHS_VERSION
+
+
+# ----------------------------------------------------------------------------- styles (generator studies)
+
+def test_the_default_style_draws_the_published_bits(subset):
+    explicit = generate_glyphs(seed=0, characters=SUBSET[:3], workers=1, progress=False,
+                               style=render.GlyphStyle(pen_radius=(0.7, 1.35), elastic=(0.025, 0.06)))
+    order = [list(subset["characters"]).index(name) for name in explicit["characters"]]
+    assert np.array_equal(explicit["images"], subset["images"][order])
+    assert str(explicit["style"]) == str(subset["style"]) == "" == render.DEFAULT_STYLE.key
+    assert glyphs_path(seed=0, style=render.DEFAULT_STYLE) == glyphs_path(seed=0)
+
+
+def test_a_thinner_pen_inks_less_and_is_cached_as_its_own_file(subset, tmp_cache, monkeypatch):
+    thin = render.GlyphStyle(pen_radius=(0.35, 0.675))
+    assert thin.key == "pen0.35-0.675"
+    drawn = generate_glyphs(seed=0, characters=SUBSET, workers=1, progress=False, style=thin)
+    assert str(drawn["style"]) == thin.key
+    ink = {name: (a["images"].astype(np.float32) / 255).mean() for name, a in (("thin", drawn), ("default", subset))}
+    assert ink["thin"] < 0.75 * ink["default"], ink
+    # the same characters and fonts: only the pen changed (same RNG draws)
+    assert np.array_equal(drawn["drawer_fonts"], subset["drawer_fonts"])
+    path = glyphs_path(seed=0, style=thin)
+    assert path.name == f"{GLYPHS_VERSION}-seed0-pen0.35-0.675.npz" and path != glyphs_path(seed=0)
+    save_glyphs(subset, glyphs_path(seed=0))          # the default set is there; the style's is not
+    calls = []
+    monkeypatch.setattr(glyphs_module, "generate_glyphs",
+                        lambda seed, progress, style: calls.append(style) or drawn)
+    data = Glyphs(progress=False, style=thin)
+    assert calls == [thin] and data.cache_path == path and path.is_file()
+    assert "style pen0.35-0.675" in repr(data)
+    with pytest.raises(ValueError, match="style ''.*expected 'pen0.35-0.675'"):
+        load_glyphs(glyphs_path(seed=0), style=thin)    # a default file never passes as another style
+    assert torch.equal(Glyphs(progress=False, style=thin).class_images(), data.class_images()) and len(calls) == 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"pen_radius": (1.0, 0.5)}, "pen_radius must be a range"),
+    ({"elastic": (-0.1, 0.1)}, "elastic must be a range"),
+    ({"rotation_std": -1.0}, "rotation_std must be >= 0"),
+])
+def test_bad_styles_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        render.GlyphStyle(**kwargs)
+    with pytest.raises(TypeError, match="GlyphStyle"):
+        generate_glyphs(characters=SUBSET[:1], progress=False, style={"pen_radius": (0.5, 1.0)})
 
 
 def test_feeds_the_episode_sampler(cached_subset):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ import numpy as np
 __all__ = [
     "CANVAS", "IMAGE_SIZE", "MIN_STROKE_POINTS", "font_dir", "usable_fonts", "is_excluded_font",
     "font_charmap", "render_clean", "stroke_points", "draw_drawers", "canonical_render", "thick_render",
+    "GlyphStyle", "DEFAULT_STYLE",
 ]
 
 IMAGE_SIZE = 28          # output images are [IMAGE_SIZE, IMAGE_SIZE]
@@ -214,9 +216,51 @@ def _smooth_field(rng: np.random.Generator, xy: np.ndarray, num_waves: int, freq
     return (waves.sum(axis=1) * np.float32(np.sqrt(2.0 / num_waves))).T  # [N, dims]
 
 
-def _warp(rng: np.random.Generator, xy: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class GlyphStyle:
+    """How the generator's "drawers" vary (each range is sampled uniformly per drawer).
+
+    pen_radius: the round pen's radius in output pixels, before the finer pen of dense glyphs
+    and the pressure variation along the stroke. elastic: the amplitude of the smooth random
+    displacement of the stroke points (in units of the half-width). rotation_std: degrees
+    (clipped at 22). The defaults are the published Glyphs set's; any other style is cached
+    as its own file (:attr:`key`).
+    """
+
+    pen_radius: tuple[float, float] = (0.7, 1.35)
+    elastic: tuple[float, float] = (0.025, 0.06)
+    rotation_std: float = 9.0
+
+    def __post_init__(self) -> None:
+        for name in ("pen_radius", "elastic"):
+            lo, hi = getattr(self, name)
+            if not (0 <= lo <= hi):
+                raise ValueError(f"GlyphStyle.{name} must be a range (low, high) with 0 <= low <= high, "
+                                 f"got {getattr(self, name)!r}")
+            object.__setattr__(self, name, (float(lo), float(hi)))
+        if not self.rotation_std >= 0:
+            raise ValueError(f"GlyphStyle.rotation_std must be >= 0 degrees, got {self.rotation_std!r}")
+
+    @property
+    def key(self) -> str:
+        """``""`` for the default style, else a short file-name-safe label such as
+        ``"pen0.45-0.9"`` naming what differs."""
+        parts = []
+        if self.pen_radius != DEFAULT_STYLE.pen_radius:
+            parts.append(f"pen{self.pen_radius[0]:g}-{self.pen_radius[1]:g}")
+        if self.elastic != DEFAULT_STYLE.elastic:
+            parts.append(f"elastic{self.elastic[0]:g}-{self.elastic[1]:g}")
+        if self.rotation_std != DEFAULT_STYLE.rotation_std:
+            parts.append(f"rot{self.rotation_std:g}")
+        return "_".join(parts)
+
+
+DEFAULT_STYLE = GlyphStyle()
+
+
+def _warp(rng: np.random.Generator, xy: np.ndarray, style: GlyphStyle) -> np.ndarray:
     """One drawer's geometry: affine jitter plus smooth elastic noise. ``[N, 2] -> [N, 2]``."""
-    angle = np.deg2rad(np.clip(rng.normal(0.0, 9.0), -22, 22))
+    angle = np.deg2rad(np.clip(rng.normal(0.0, style.rotation_std), -22, 22))
     scale = rng.uniform(0.80, 1.06)
     aspect = np.exp(np.clip(rng.normal(0.0, 0.08), -0.2, 0.2))
     shear = np.clip(rng.normal(0.0, 0.15), -0.35, 0.35)
@@ -226,23 +270,25 @@ def _warp(rng: np.random.Generator, xy: np.ndarray) -> np.ndarray:
     lin = rot @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([scale * aspect, scale / aspect])
     lin = lin.astype(np.float32)
     out = xy[:, :1] * lin[:, 0] + xy[:, 1:] * lin[:, 1] + shift.astype(np.float32)
-    elastic = rng.uniform(0.025, 0.06)
+    elastic = rng.uniform(*style.elastic)
     out = out + np.float32(elastic) * _smooth_field(rng, xy, num_waves=4, freq=2.2, dims=2)
     return out
 
 
-def draw_drawers(points: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def draw_drawers(points: list[np.ndarray], rng: np.random.Generator, style: GlyphStyle | None = None) -> np.ndarray:
     """Draw one character once per drawer, each with its own geometry and pen.
 
     points: one ``[N_d, 2]`` array per drawer (the skeleton of the font variant that drawer
-    picked, from :func:`stroke_points`). Returns uint8 ``[D, IMAGE_SIZE, IMAGE_SIZE]``,
-    ink = 255, background 0.
+    picked, from :func:`stroke_points`). style: how drawers vary (default
+    :data:`DEFAULT_STYLE`). Returns uint8 ``[D, IMAGE_SIZE, IMAGE_SIZE]``, ink = 255,
+    background 0.
     """
+    style = DEFAULT_STYLE if style is None else style
     out = np.zeros((len(points), IMAGE_SIZE * IMAGE_SIZE), np.float32)
     for d, xy in enumerate(points):
-        warped = _warp(rng, xy)
+        warped = _warp(rng, xy, style)
         # A dense glyph (many skeleton points) gets a finer pen, or it turns into a blot.
-        radius_px = rng.uniform(0.7, 1.35) * np.clip(np.sqrt(_DENSE_POINTS / max(len(xy), 1)), 0.55, 1.0)
+        radius_px = rng.uniform(*style.pen_radius) * np.clip(np.sqrt(_DENSE_POINTS / max(len(xy), 1)), 0.55, 1.0)
         pressure = 1.0 + 0.25 * np.tanh(_smooth_field(rng, xy, num_waves=3, freq=3.0, dims=1)[:, 0])
         out[d] = _splat(warped, radius_px * pressure)
     return np.round(out * 255).astype(np.uint8).reshape(len(points), IMAGE_SIZE, IMAGE_SIZE)

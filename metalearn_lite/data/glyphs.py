@@ -52,8 +52,8 @@ class GlyphsNotFoundError(FileNotFoundError):
 
 # ----------------------------------------------------------------------------- generation
 
-def _draw_character(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one character ``num_drawers`` times. job = (code_point, seed, num_drawers).
+def _draw_character(job: tuple[int, int, int, render.GlyphStyle]) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one character ``num_drawers`` times. job = (code_point, seed, num_drawers, style).
 
     Each drawer picks a font variant at random among those that draw the character in
     the same shape as the reference font (the first usable one, DejaVu Sans when it can):
@@ -63,7 +63,7 @@ def _draw_character(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     ``[D]``). The RNG depends only on (seed, code point), so the result does not depend on
     which other characters are generated, in which order, or by which worker.
     """
-    code_point, seed, num_drawers = job
+    code_point, seed, num_drawers, style = job
     rng = np.random.default_rng([seed, code_point])
     fonts = render.usable_fonts()
     available = [i for i, f in enumerate(fonts) if code_point in render.font_charmap(f)]
@@ -93,7 +93,7 @@ def _draw_character(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
                     break
             available.remove(font)  # the reference itself is never removed
         choice.append(font)
-    images = render.draw_drawers([strokes[font] for font in choice], rng)
+    images = render.draw_drawers([strokes[font] for font in choice], rng, style)
     return images, np.array(choice, dtype=np.uint8)
 
 
@@ -113,7 +113,7 @@ def _pool_context():
 
 def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
                     num_drawers: int = NUM_DRAWERS, workers: int | None = None,
-                    progress: bool = True) -> dict[str, np.ndarray]:
+                    progress: bool = True, style: render.GlyphStyle | None = None) -> dict[str, np.ndarray]:
     """Generate the Glyphs images (no caching; :class:`Glyphs` caches).
 
     seed: same seed, same arrays, bit for bit. characters: class names such as
@@ -121,19 +121,25 @@ def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
     selection (:func:`glyph_alphabets.select_characters`); passing its names gives the
     same arrays. Classes are listed in catalogue order, then by code point. workers:
     processes (default: the CPUs this process may use, at most 8; 1 runs in this process).
+    style: how the drawers vary (:class:`~metalearn_lite.data.glyph_render.GlyphStyle`; default
+    the published set's, :data:`~metalearn_lite.data.glyph_render.DEFAULT_STYLE`).
 
     Returns a dict of NumPy arrays (``C`` classes, ``A`` alphabets, ``D`` drawers):
     ``images`` uint8 ``[C, D, 28, 28]`` (ink = 255), ``alphabet_index`` int16 ``[C]``,
     ``characters`` str ``[C]``, ``code_points`` int32 ``[C]``, ``alphabets`` str ``[A]``,
     ``alphabet_kinds`` str ``[A]`` ("letters"/"symbols"), ``background`` bool ``[A]``,
     ``drawer_fonts`` uint8 ``[C, D]`` (index into ``fonts``), ``fonts`` str ``[F]``,
-    ``version``, ``seed``, ``matplotlib_version`` (0-d).
+    ``version``, ``seed``, ``matplotlib_version``, ``style`` (0-d; the style's :attr:`key`,
+    ``""`` for the default).
     """
     import matplotlib
     from tqdm.auto import tqdm
 
     if num_drawers < 1:
         raise ValueError(f"num_drawers must be >= 1, got {num_drawers}")
+    style = render.DEFAULT_STYLE if style is None else style
+    if not isinstance(style, render.GlyphStyle):
+        raise TypeError(f"style must be a glyph_render.GlyphStyle, got {type(style).__name__}")
     if characters is None:
         characters = catalogue.select_characters(progress=progress).names
     # one path for the full selection and for explicit names, so both give the same arrays
@@ -153,7 +159,7 @@ def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
     if len(set(code_points)) != len(code_points):
         raise ValueError("characters must not repeat a code point")
 
-    jobs = [(cp, int(seed), int(num_drawers)) for cp in code_points]
+    jobs = [(cp, int(seed), int(num_drawers), style) for cp in code_points]
     workers = _default_workers(len(jobs)) if workers is None else max(1, int(workers))
     bar = tqdm(total=len(jobs), desc=f"drawing Glyphs (seed {seed})", unit="char", disable=not progress)
     try:
@@ -178,6 +184,7 @@ def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
         "version": np.array(GLYPHS_VERSION),
         "seed": np.array(int(seed), dtype=np.int64),
         "matplotlib_version": np.array(matplotlib.__version__),
+        "style": np.array(style.key),
         "images": np.stack([r[0] for r in results]),
         "drawer_fonts": np.stack([r[1] for r in results]),
         "fonts": np.array(render.usable_fonts()),
@@ -195,10 +202,13 @@ def generate_glyphs(seed: int = 0, characters: Sequence[str] | None = None,
 _REQUIRED = ("version", "images", "alphabet_index", "characters", "alphabets", "alphabet_kinds")
 
 
-def glyphs_path(seed: int = 0, root: str | os.PathLike | None = None) -> Path:
-    """``root/glyphs-v2-seed{seed}.npz``; root defaults to ``metalearn_lite.paths.data_dir()``."""
+def glyphs_path(seed: int = 0, root: str | os.PathLike | None = None,
+                style: render.GlyphStyle | None = None) -> Path:
+    """``root/glyphs-v2-seed{seed}.npz`` (``...-seed{seed}-{style.key}.npz`` for another
+    style); root defaults to ``metalearn_lite.paths.data_dir()``."""
     root = data_dir() if root is None else Path(root)
-    return root / f"{GLYPHS_VERSION}-seed{int(seed)}.npz"
+    key = "" if style is None else style.key
+    return root / f"{GLYPHS_VERSION}-seed{int(seed)}{'-' + key if key else ''}.npz"
 
 
 def save_glyphs(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
@@ -210,9 +220,10 @@ def save_glyphs(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     return path
 
 
-def load_glyphs(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def load_glyphs(path: str | os.PathLike, style: render.GlyphStyle | None = None) -> dict[str, np.ndarray]:
     """Read a Glyphs ``.npz``. Raises ``GlyphsNotFoundError`` if it is missing and
-    ``ValueError`` if it is unreadable or of another format version."""
+    ``ValueError`` if it is unreadable, of another format version, or (with ``style``) drawn
+    in another style (a file without a ``style`` entry is the default style's)."""
     path = Path(path)
     if not path.is_file():
         raise GlyphsNotFoundError(f"no Glyphs file at {path}")
@@ -226,6 +237,8 @@ def load_glyphs(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ValueError(f"{path} is not a Glyphs file: missing {missing}")
     if str(arrays["version"]) != GLYPHS_VERSION:
         raise ValueError(f"{path} holds format {str(arrays['version'])!r}, expected {GLYPHS_VERSION!r}")
+    if style is not None and str(arrays.get("style", "")) != style.key:
+        raise ValueError(f"{path} holds the Glyphs style {str(arrays.get('style', ''))!r}, expected {style.key!r}")
     images = arrays["images"]
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[2:] != (28, 28):
         raise ValueError(f"{path}: images must be uint8 [C, D, 28, 28], got {images.dtype} {list(images.shape)}")
@@ -244,6 +257,8 @@ class Glyphs(Dataset):
     ``[1, 28, 28]``; target_transform: to the class index. seed: which generated set.
     generate: create (and cache) the file if it is missing or stale; if False, raise
     :class:`GlyphsNotFoundError` saying how to create it. progress: show tqdm bars.
+    style: another way of drawing (a :class:`~metalearn_lite.data.glyph_render.GlyphStyle`,
+    e.g. a thinner pen), generated and cached as its own file; default the published set.
 
     ``self[i]`` -> (image FloatTensor ``[1, 28, 28]`` in [0, 1] with ink = 1, class index
     int in ``[0, num_classes)``). Attributes: ``alphabets`` (names in this split),
@@ -253,13 +268,15 @@ class Glyphs(Dataset):
 
     def __init__(self, root: str | os.PathLike | None = None, background: bool = True,
                  transform: Callable | None = None, target_transform: Callable | None = None,
-                 seed: int = 0, generate: bool = True, progress: bool = True) -> None:
+                 seed: int = 0, generate: bool = True, progress: bool = True,
+                 style: render.GlyphStyle | None = None) -> None:
         self.root = data_dir() if root is None else Path(root)
+        self.style = render.DEFAULT_STYLE if style is None else style
         self.background = bool(background)
         self.transform = transform
         self.target_transform = target_transform
         self.seed = int(seed)
-        self.cache_path = glyphs_path(self.seed, self.root)
+        self.cache_path = glyphs_path(self.seed, self.root, self.style)
         arrays = self._load_or_generate(generate, progress)
 
         alphabets = [str(a) for a in arrays["alphabets"]]
@@ -279,15 +296,17 @@ class Glyphs(Dataset):
 
     def _load_or_generate(self, generate: bool, progress: bool) -> dict[str, np.ndarray]:
         try:
-            return load_glyphs(self.cache_path)
+            return load_glyphs(self.cache_path, self.style)
         except (GlyphsNotFoundError, ValueError) as exc:
             if generate and not isinstance(exc, GlyphsNotFoundError):
                 warnings.warn(f"regenerating Glyphs: {exc}", stacklevel=3)
             if not generate:
-                how = (f"`metalearn data glyphs --seed {self.seed}` or " if self.root == data_dir() else "")
+                default = not self.style.key
+                how = (f"`metalearn data glyphs --seed {self.seed}` or " if self.root == data_dir() and default else "")
+                style = "" if default else f", style={self.style!r}"
                 raise GlyphsNotFoundError(
                     f"Glyphs (seed {self.seed}) not found or stale at {self.cache_path} ({exc}). "
-                    f"Create it with {how}Glyphs(root={str(self.root)!r}, seed={self.seed}, generate=True) "
+                    f"Create it with {how}Glyphs(root={str(self.root)!r}, seed={self.seed}{style}, generate=True) "
                     f"(offline; under a minute on 2 idle cores)."
                 ) from exc
         # One generator at a time per cache file: a second process (another notebook, a parallel
@@ -295,10 +314,10 @@ class Glyphs(Dataset):
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{self.cache_path}.lock"):
             try:
-                return load_glyphs(self.cache_path)
+                return load_glyphs(self.cache_path, self.style)
             except (GlyphsNotFoundError, ValueError):
                 pass
-            arrays = generate_glyphs(seed=self.seed, progress=progress)
+            arrays = generate_glyphs(seed=self.seed, progress=progress, style=self.style)
             save_glyphs(arrays, self.cache_path)
         return arrays
 
@@ -324,7 +343,8 @@ class Glyphs(Dataset):
 
     def __repr__(self) -> str:
         split = "background" if self.background else "evaluation"
-        return (f"Glyphs({split}, seed={self.seed}: {len(self.alphabets)} alphabets, "
+        style = f", style {self.style.key}" if self.style.key else ""
+        return (f"Glyphs({split}, seed={self.seed}{style}: {len(self.alphabets)} alphabets, "
                 f"{len(self.characters)} characters x {self.num_drawers} drawers)")
 
 
