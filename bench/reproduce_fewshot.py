@@ -78,6 +78,14 @@ quieter machine, fine-tunes at a lower learning rate with more within-alphabet e
         --budget-minutes 10 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
         --within-alphabet 0.75 --protonet-lr 3e-4 --threads 2 --init-from run2/protonet_glyphs_small1_conv4.pt \\
         --save-checkpoints metalearn_lite/checkpoints
+
+Generator studies (``--data glyphs``; README "Real handwriting"): ``--glyphs-pen LOW,HIGH`` and
+``--glyphs-elastic LOW,HIGH`` draw Glyphs with another pen radius or stroke jitter
+(``glyph_render.GlyphStyle``; generated once, about two minutes on 2 cores, and cached as its own
+file beside the published set), ``--glyphs-drawers N`` trains on the first N of each character's
+20 drawers and ``--glyphs-alphabets N`` on N of the 22 background alphabets (a seeded choice).
+The checkpoint's ``glyphs_generator`` records what was used; test with
+``bench/real_handwriting.py --models extra --protonet RUN/protonet_glyphs_conv4.pt``.
 """
 from __future__ import annotations
 
@@ -132,6 +140,7 @@ class DataSet:
     test_alphabets: tuple[str, ...] = ()
     test_class_alphabet: list[str] = field(default_factory=list)
     train_class_alphabet: list[str] = field(default_factory=list)   # a rotated alphabet is its own
+    glyphs: dict | None = None              # Glyphs: the generator style and any subset trained on
 
 
 def real_checkpoint_name(method: str, key: str) -> str:
@@ -420,6 +429,8 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
                                "affine_degrees": args.affine_degrees if args.affine else 0, "elastic": _elastic(args)}}
     if args.init_from is not None:
         common.update(init=_init_label(args.init_from), init_history=_init_history(args))
+    if data is not None and data.glyphs is not None:
+        common["glyphs_generator"] = data.glyphs
     real = data is not None and data.key in REAL_DATA
     if real:
         common.update({
@@ -463,6 +474,55 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
         digest = save_checkpoint(path, encoder.float(), metadata={**common, "config": config, "test_accuracy": test,
                                                                   **timing}, config=config["model_kwargs"])
         log(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {digest[:12]}...)")
+
+
+def glyph_style(args):
+    """``--glyphs-pen`` / ``--glyphs-elastic`` as a ``GlyphStyle`` (the published one without them)."""
+    from metalearn_lite.data.glyph_render import DEFAULT_STYLE, GlyphStyle
+
+    def pair(text: str | None, default: tuple[float, float], flag: str) -> tuple[float, float]:
+        if text is None:
+            return default
+        try:
+            low, high = (float(v) for v in text.split(","))
+        except ValueError:
+            raise SystemExit(f"{flag} expects LOW,HIGH (two numbers), got {text!r}") from None
+        return low, high
+
+    try:
+        return GlyphStyle(pen_radius=pair(args.glyphs_pen, DEFAULT_STYLE.pen_radius, "--glyphs-pen"),
+                          elastic=pair(args.glyphs_elastic, DEFAULT_STYLE.elastic, "--glyphs-elastic"))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def load_glyphs_data(args, log) -> DataSet:
+    """The Glyphs background/evaluation class images, drawn in ``glyph_style(args)`` (generated
+    and cached on first use), optionally with only ``--glyphs-drawers`` drawers per character and
+    ``--glyphs-alphabets`` of the background alphabets (a seeded choice): the generator studies."""
+    t0 = time.perf_counter()
+    style = glyph_style(args)
+    train, test = Glyphs(background=True, style=style), Glyphs(background=False, style=style)
+    log(f"Glyphs: train {train!r}; test {test!r} ({time.perf_counter() - t0:.1f} s to load)")
+    images = train.class_images()
+    study = {"style": style.key or "published", "pen_radius": list(style.pen_radius), "elastic": list(style.elastic)}
+    if args.glyphs_alphabets is not None:
+        count = args.glyphs_alphabets
+        if not 1 <= count <= len(train.alphabets):
+            raise SystemExit(f"--glyphs-alphabets must be 1-{len(train.alphabets)} (the background alphabets), got {count}")
+        keep = sorted(torch.randperm(len(train.alphabets), generator=torch.Generator().manual_seed(args.seed))[:count].tolist())
+        classes = [c for c, a in enumerate(train.character_alphabet) if a in keep]
+        images = images[classes]
+        study["alphabets"] = [train.alphabets[a] for a in keep]
+    if args.glyphs_drawers is not None:
+        if not 2 <= args.glyphs_drawers <= images.shape[1]:
+            raise SystemExit(f"--glyphs-drawers must be 2-{images.shape[1]} (a support and a query drawer), "
+                             f"got {args.glyphs_drawers}")
+        images = images[:, :args.glyphs_drawers]
+        study["drawers"] = args.glyphs_drawers
+    log(f"Glyphs training set: {images.shape[0]} characters x {images.shape[1]} drawers; style {study['style']}")
+    name = "Glyphs (evaluation alphabets)" + (f", style {style.key}" if style.key else "")
+    return DataSet(name, images, test.class_images(), glyphs=study)
 
 
 def load_omniglot(args, log):
@@ -562,6 +622,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--within-alphabet", type=float, default=0.0, metavar="P",
                         help="real small sets: draw this fraction of ProtoNet's training episodes within one alphabet, "
                              "support and query by different drawers (Lake's test protocol); default 0")
+    parser.add_argument("--glyphs-pen", default=None, metavar="LOW,HIGH",
+                        help="Glyphs generator study: the pen radius range in pixels (published 0.7,1.35); "
+                             "another style is generated once and cached as its own file")
+    parser.add_argument("--glyphs-elastic", default=None, metavar="LOW,HIGH",
+                        help="Glyphs generator study: each drawer's stroke jitter (elastic amplitude, "
+                             "published 0.025,0.06)")
+    parser.add_argument("--glyphs-drawers", type=int, default=None, metavar="N",
+                        help="Glyphs generator study: train on the first N of the 20 drawers per character")
+    parser.add_argument("--glyphs-alphabets", type=int, default=None, metavar="N",
+                        help="Glyphs generator study: train on N of the background alphabets (seeded choice)")
     parser.add_argument("--omniglot-root", default=None, help="folder with the full Omniglot zips")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)
@@ -616,10 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad or not wanted:
         parser.error(f"--data must be a comma-separated subset of {','.join(DATA_CHOICES)}, got {args.data!r}")
     if "glyphs" in wanted:
-        t0 = time.perf_counter()
-        train, test = Glyphs(background=True), Glyphs(background=False)
-        log(f"Glyphs: train {train!r}; test {test!r} ({time.perf_counter() - t0:.1f} s to load)")
-        datasets.append(DataSet("Glyphs (evaluation alphabets)", train.class_images(), test.class_images()))
+        datasets.append(load_glyphs_data(args, log))
     if "omniglot" in wanted:
         omniglot = load_omniglot(args, log)
         if omniglot is not None:

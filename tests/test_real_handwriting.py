@@ -263,6 +263,44 @@ def test_reproduce_fewshot_small_sets_train_on_one_and_test_on_the_others_own_al
     assert missing is None
 
 
+def test_reproduce_fewshot_glyphs_generator_studies_pick_style_drawers_and_alphabets(tmp_path, monkeypatch):
+    """The generator studies' data: another pen (its own cached file), the first N drawers,
+    a seeded choice of N background alphabets; bad values are refused with the range."""
+    from metalearn_lite.data.glyph_render import GlyphStyle
+    from metalearn_lite.data.glyphs import generate_glyphs, glyphs_path, save_glyphs
+
+    monkeypatch.setenv("METALEARN_LITE_CACHE", str(tmp_path))
+    names = ["Latin/U+0041", "Latin/U+0062", "Greek/U+03B1", "Cyrillic/U+0416", "Armenian/U+0531"]
+    thin = GlyphStyle(pen_radius=(0.45, 0.9))
+    for style in (None, thin):
+        save_glyphs(generate_glyphs(characters=names, workers=1, progress=False, style=style),
+                    glyphs_path(style=style))
+    rf = _bench("reproduce_fewshot")
+
+    def args(**kw):
+        base = dict(glyphs_pen=None, glyphs_elastic=None, glyphs_alphabets=None, glyphs_drawers=None, seed=0)
+        return rf.argparse.Namespace(**{**base, **kw})
+
+    full = rf.load_glyphs_data(args(), log=lambda *_: None)
+    assert full.train.shape == (4, 20, 1, 28, 28) and full.test.shape == (1, 20, 1, 28, 28)
+    assert full.glyphs == {"style": "published", "pen_radius": [0.7, 1.35], "elastic": [0.025, 0.06]}
+    small = rf.load_glyphs_data(args(glyphs_pen="0.45,0.9", glyphs_drawers=5, glyphs_alphabets=2),
+                                log=lambda *_: None)
+    assert small.glyphs["style"] == "pen0.45-0.9" and small.glyphs["drawers"] == 5
+    kept = small.glyphs["alphabets"]
+    assert len(kept) == 2 and set(kept) < {"Latin", "Greek", "Cyrillic"}
+    assert small.train.shape == (sum(n.split("/")[0] in kept for n in names), 5, 1, 28, 28)
+    assert small.train.mean() < 0.8 * full.train.mean()          # the thinner pen's file, not the default one
+    again = rf.load_glyphs_data(args(glyphs_alphabets=2), log=lambda *_: None)
+    assert again.glyphs["alphabets"] == kept                       # seeded
+    for bad, match in ((dict(glyphs_drawers=1), "--glyphs-drawers must be 2-20"),
+                       (dict(glyphs_alphabets=4), "--glyphs-alphabets must be 1-3"),
+                       (dict(glyphs_pen="0.9"), "--glyphs-pen expects LOW,HIGH"),
+                       (dict(glyphs_elastic="0.2,0.1"), "elastic must be a range")):
+        with pytest.raises(SystemExit, match=match):
+            rf.load_glyphs_data(args(**bad), log=lambda *_: None)
+
+
 def test_real_small_pools_hold_only_alphabets_of_one_set():
     if not (SHARED_OMNIGLOT / "images_background_small1.zip").exists():
         pytest.skip(f"{SHARED_OMNIGLOT} not present (../shared is optional)")
