@@ -241,10 +241,27 @@ def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
                              (minfo["config"]["model_kwargs"]["num_classes"],)))
     for path in extra if "extra" in models else []:
         net, meta = load_protonet_file(path)
-        label = meta.get("real_train_set", path.stem).replace("glyphs+", "Glyphs + real ")
-        out.append(Contender(f"ProtoNet, {label} (not shipped)" + _tta_label(tta), protonet_metric(net, tta), None,
-                             tuple(meta.get("real_train_alphabets", ()))))
+        label = f"ProtoNet, {extra_label(meta, path)} (not shipped)" + _tta_label(tta)
+        if label in {c.name for c in out}:     # two runs of one recipe: tell them apart by their file
+            label += f" [{path}]"
+        out.append(Contender(label, protonet_metric(net, tta), None, tuple(meta.get("real_train_alphabets", ()))))
     return out
+
+
+def extra_label(meta: dict, path: Path) -> str:
+    """What a ``--protonet`` checkpoint was trained on: its real set, or its Glyphs generator
+    study (style, drawers, alphabets), else its file name."""
+    if "real_train_set" in meta:
+        return meta["real_train_set"].replace("glyphs+", "Glyphs + real ")
+    study = meta.get("glyphs_generator")
+    if study is None:
+        return path.stem
+    parts = [f"style {study['style']}"]
+    if "drawers" in study:
+        parts.append(f"{study['drawers']} drawers")
+    if "alphabets" in study:
+        parts.append(f"{len(study['alphabets'])} alphabets")
+    return "Glyphs, " + ", ".join(parts)
 
 
 def _tta_label(tta: int) -> str:

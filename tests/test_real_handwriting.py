@@ -187,6 +187,25 @@ def test_bench_skips_seen_alphabets_and_ways_a_model_cannot_do():
     assert rh.as_json(results)["tiny"]["five"]["lake5"]["episodes"] == 5
 
 
+def test_bench_labels_extra_checkpoints_by_what_they_trained_on_and_never_merges_two(tmp_path):
+    from metalearn_lite.models import Conv4
+    from metalearn_lite.training.checkpoint import save_checkpoint
+
+    rh = _bench("real_handwriting")
+    config = {"hidden": 8, "norm": "batch", "num_classes": None}
+    study = {"style": "pen0.45-0.9", "pen_radius": [0.45, 0.9], "elastic": [0.025, 0.06], "drawers": 5}
+    runs = {"a": {"glyphs_generator": study}, "b": {"glyphs_generator": study},
+            "c": {"real_train_set": "glyphs+small1", "real_train_alphabets": ["Korean"]}, "d": {}}
+    paths = []
+    for name, meta in runs.items():
+        paths.append(tmp_path / name / "protonet_glyphs_conv4.pt")
+        save_checkpoint(paths[-1], Conv4(**config), metadata=meta, config=config)
+    names = [c.name for c in rh.shipped_contenders(paths, models=("extra",))]
+    assert names[0] == "ProtoNet, Glyphs, style pen0.45-0.9, 5 drawers (not shipped)"
+    assert names[1] == f"{names[0]} [{paths[1]}]"                    # same recipe, another run: its own row
+    assert names[2:] == ["ProtoNet, Glyphs + real small1 (not shipped)", "ProtoNet, protonet_glyphs_conv4 (not shipped)"]
+
+
 def test_bench_test_time_augmentation_scores_the_same_episodes_seeded():
     """--tta K: K=1 is the plain ProtoNet score; K>1 embeds each image as the mean over itself and
     K-1 random affine copies, repeatably for a seed, and it really changes the embeddings."""
@@ -349,8 +368,11 @@ def test_shipped_real_protonet_states_its_data_and_never_saw_its_test_alphabets(
     rows = bench["accuracy"]["small2-only"]
     real = next(m for m in rows if "small1" in m)
     assert rows[real]["lake20"]["episodes"] == bench["episodes"]
-    # stored figures, not re-measured: the fine-tuned model beats Glyphs-only training on real handwriting
+    # stored figures, not re-measured: the fine-tuned model beats Glyphs-only training on real handwriting,
+    # and the mapped-and-bent Glyphs ProtoNet it started from
     assert rows[real]["lake20"]["mean"] > rows["ProtoNet, Glyphs only (shipped)"]["lake20"]["mean"]
+    assert rows[real]["lake20"]["mean"] > rows[AUGMENTED_ROW]["lake20"]["mean"]
+    assert any("protonet_glyphs_augmented_conv4.pt" in run["command"] for run in info["init_history"])
     with pytest.raises(ValueError, match="data must be one of"):
         pretrained_protonet(data="omniglot")
     assert PROTONET_REAL.endswith(".pt")
