@@ -515,9 +515,11 @@ def load_glyphs_data(args, log) -> DataSet:
         images = images[classes]
         study["alphabets"] = [train.alphabets[a] for a in keep]
     if args.glyphs_drawers is not None:
-        if not 2 <= args.glyphs_drawers <= images.shape[1]:
-            raise SystemExit(f"--glyphs-drawers must be 2-{images.shape[1]} (a support and a query drawer), "
-                             f"got {args.glyphs_drawers}")
+        _, shots = parse_setting(args.protonet_train)
+        low = shots + args.protonet_queries     # one training episode's support and queries of a class
+        if not low <= args.glyphs_drawers <= images.shape[1]:
+            raise SystemExit(f"--glyphs-drawers must be {low}-{images.shape[1]} ({shots} support + "
+                             f"{args.protonet_queries} query drawers per class in training), got {args.glyphs_drawers}")
         images = images[:, :args.glyphs_drawers]
         study["drawers"] = args.glyphs_drawers
     log(f"Glyphs training set: {images.shape[0]} characters x {images.shape[1]} drawers; style {study['style']}")
@@ -582,7 +584,9 @@ def load_small(key: str, args, log) -> DataSet | None:
     name = (f"Omniglot {train_small} ({', '.join(train_set.alphabets)}; rotations {args.rotations}"
             f"{', affine' if args.affine else ''}{', elastic' if _elastic(args) else ''}) -> {test.name} "
             f"({', '.join(test_alphabets)})")
-    if key.startswith("glyphs+"):
+    if getattr(args, "init_from", None) is not None:
+        name = f"{Path(args.init_from).name} fine-tuned on " + name
+    elif key.startswith("glyphs+"):
         name = "shipped Glyphs model fine-tuned on " + name
     train_class_alphabet = [f"{a}@{r}" for a in train_set.class_alphabet for r in rotations]   # rotate_classes' order
     return DataSet(name, train, test.class_images, key=key, init="shipped" if key.startswith("glyphs+") else None,

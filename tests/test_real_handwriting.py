@@ -297,7 +297,8 @@ def test_reproduce_fewshot_glyphs_generator_studies_pick_style_drawers_and_alpha
     rf = _bench("reproduce_fewshot")
 
     def args(**kw):
-        base = dict(glyphs_pen=None, glyphs_elastic=None, glyphs_alphabets=None, glyphs_drawers=None, seed=0)
+        base = dict(glyphs_pen=None, glyphs_elastic=None, glyphs_alphabets=None, glyphs_drawers=None, seed=0,
+                    protonet_train="20w1s", protonet_queries=4)
         return rf.argparse.Namespace(**{**base, **kw})
 
     full = rf.load_glyphs_data(args(), log=lambda *_: None)
@@ -312,7 +313,7 @@ def test_reproduce_fewshot_glyphs_generator_studies_pick_style_drawers_and_alpha
     assert small.train.mean() < 0.8 * full.train.mean()          # the thinner pen's file, not the default one
     again = rf.load_glyphs_data(args(glyphs_alphabets=2), log=lambda *_: None)
     assert again.glyphs["alphabets"] == kept                       # seeded
-    for bad, match in ((dict(glyphs_drawers=1), "--glyphs-drawers must be 2-20"),
+    for bad, match in ((dict(glyphs_drawers=4), r"--glyphs-drawers must be 5-20 \(1 support \+ 4 query"),
                        (dict(glyphs_alphabets=4), "--glyphs-alphabets must be 1-3"),
                        (dict(glyphs_pen="0.9"), "--glyphs-pen expects LOW,HIGH"),
                        (dict(glyphs_elastic="0.2,0.1"), "elastic must be a range")):
