@@ -64,20 +64,18 @@ small1`` trains on ``images_background_small1`` and tests on the alphabets of
 fine-tunes the shipped Glyphs models instead of starting from random weights; ``--rotations``,
 ``--affine`` and ``--within-alphabet`` augment, ``--init-from`` continues a run. ProtoNet is also
 tested on Lake's 20-way within-alphabet task (``lake20``; bench/real_handwriting.py). The shipped
-``protonet_glyphs_small1_conv4.pt`` came from three such runs (README "Results"; the third, on a
-quieter machine, fine-tunes at a lower learning rate with more within-alphabet episodes)::
+``protonet_glyphs_small1_conv4.pt`` is the shipped mapped-and-bent Glyphs ProtoNet fine-tuned so
+(README "Real handwriting"; 12,195 episodes on 2 threads), then copied into the shipped folder and
+recorded with ``metalearn_lite.checkpoints.record_checkpoint``::
 
-    python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s,20w1s \\
-        --budget-minutes 9.5 --episodes 200 --test-queries 5 --rotations 0,90,180,270 --affine \\
-        --within-alphabet 0.5 --threads 1 --save-checkpoints run1
     python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s \\
-        --budget-minutes 9.5 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
-        --within-alphabet 0.5 --threads 1 --init-from run1/protonet_glyphs_small1_conv4.pt \\
-        --save-checkpoints run2
-    python bench/reproduce_fewshot.py --data glyphs+small1 --methods protonet --settings 5w1s \\
-        --budget-minutes 10 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
-        --within-alphabet 0.75 --protonet-lr 3e-4 --threads 2 --init-from run2/protonet_glyphs_small1_conv4.pt \\
-        --save-checkpoints metalearn_lite/checkpoints
+        --budget-minutes 18 --episodes 100 --test-queries 5 --rotations 0,90,180,270 --affine \\
+        --affine-degrees 15 --elastic 0.08 --within-alphabet 0.75 --protonet-lr 3e-4 --threads 2 \\
+        --init-from metalearn_lite/checkpoints/protonet_glyphs_augmented_conv4.pt --save-checkpoints RUN
+
+The real ProtoNet shipped before it (27.0% on Lake's task against 21.8%) came from three runs
+from the plain Glyphs ProtoNet, 1430 episodes; their commands are in ``git show
+19effdc:bench/reproduce_fewshot.py``.
 
 Generator studies (``--data glyphs``; README "Real handwriting"): ``--glyphs-pen LOW,HIGH`` and
 ``--glyphs-elastic LOW,HIGH`` draw Glyphs with another pen radius or stroke jitter

@@ -373,7 +373,8 @@ def test_shipped_real_protonet_states_its_data_and_never_saw_its_test_alphabets(
     # and the mapped-and-bent Glyphs ProtoNet it started from
     assert rows[real]["lake20"]["mean"] > rows["ProtoNet, Glyphs only (shipped)"]["lake20"]["mean"]
     assert rows[real]["lake20"]["mean"] > rows[AUGMENTED_ROW]["lake20"]["mean"]
-    assert any("protonet_glyphs_augmented_conv4.pt" in run["command"] for run in info["init_history"])
+    assert info["init"].startswith("protonet_glyphs_augmented_conv4.pt")
+    assert "--data glyphs " in info["init_history"][-1]["command"] and "--elastic" in info["init_history"][-1]["command"]
     with pytest.raises(ValueError, match="data must be one of"):
         pretrained_protonet(data="omniglot")
     assert PROTONET_REAL.endswith(".pt")

@@ -42,7 +42,7 @@ __all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "PROTONET_REAL", "P
 PROTONET_GLYPHS = "protonet_glyphs_conv4.pt"
 MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"         # first order
 MAML2_GLYPHS = "maml2nd_glyphs_conv4_5w1s.pt"     # second order
-PROTONET_REAL = "protonet_glyphs_small1_conv4.pt"  # Glyphs ProtoNet fine-tuned on real Omniglot small1
+PROTONET_REAL = "protonet_glyphs_small1_conv4.pt"  # the augmented Glyphs ProtoNet fine-tuned on real small1
 PROTONET_GLYPHS_AUGMENTED = "protonet_glyphs_augmented_conv4.pt"  # Glyphs only, random affine maps and bends
 _PROTONET_BY_DATA = {"glyphs": PROTONET_GLYPHS, "omniglot-small1": PROTONET_REAL,
                      "glyphs-augmented": PROTONET_GLYPHS_AUGMENTED}
@@ -76,9 +76,10 @@ def pretrained_protonet(name: str = PROTONET_GLYPHS, *, data: str | None = None)
 
 
 def pretrained_real_protonet() -> tuple[ProtoNet, dict[str, Any]]:
-    """The shipped ProtoNet for real handwriting: the Glyphs ProtoNet fine-tuned on Omniglot's
-    ``images_background_small1`` (Korean, Latin, Balinese, Greek, Early_Aramaic; MIT licence),
-    rotations as new classes and small random affine maps. Its info lists the alphabets it
+    """The shipped ProtoNet for real handwriting: the mapped-and-bent Glyphs ProtoNet
+    (:data:`PROTONET_GLYPHS_AUGMENTED`) fine-tuned on Omniglot's ``images_background_small1``
+    (Korean, Latin, Balinese, Greek, Early_Aramaic; MIT licence), rotations as new classes,
+    random affine maps and bends. Its info lists the alphabets it
     saw (``real_train_alphabets``) and its accuracy on ones it did not (``test_alphabets``:
     the other small set's katakana, Sanskrit, Tagalog), Lake's 20-way protocol included."""
     return pretrained_protonet(PROTONET_REAL)
