@@ -62,7 +62,9 @@ Real handwriting (the two small Omniglot background sets, from the loader: the c
 small1`` trains on ``images_background_small1`` and tests on the alphabets of
 ``images_background_small2`` that small1 lacks (they share Latin and Greek), ``glyphs+small1``
 fine-tunes the shipped Glyphs models instead of starting from random weights; ``--rotations``,
-``--affine`` and ``--within-alphabet`` augment, ``--init-from`` continues a run. ProtoNet is also
+``--affine`` and ``--within-alphabet`` augment, ``--init-from`` continues a run, ``--mix-glyphs P``
+draws a fraction P of ProtoNet's episodes from Glyphs instead (in the ``--glyphs-pen`` /
+``--glyphs-elastic`` style), so the model keeps seeing many scripts. ProtoNet is also
 tested on Lake's 20-way within-alphabet task (``lake20``; bench/real_handwriting.py). The shipped
 ``protonet_glyphs_small1_conv4.pt`` is the shipped mapped-and-bent Glyphs ProtoNet fine-tuned so
 (README "Real handwriting"; 12,195 episodes on 2 threads), then copied into the shipped folder and
@@ -139,6 +141,8 @@ class DataSet:
     test_class_alphabet: list[str] = field(default_factory=list)
     train_class_alphabet: list[str] = field(default_factory=list)   # a rotated alphabet is its own
     glyphs: dict | None = None              # Glyphs: the generator style and any subset trained on
+    mix: torch.Tensor | None = None         # --mix-glyphs: Glyphs class images some real episodes come from
+    mix_glyphs: dict | None = None          # ... and their generator style
 
 
 def real_checkpoint_name(method: str, key: str) -> str:
@@ -232,9 +236,16 @@ def _episode_classes(indices, episode) -> torch.Tensor:
 
 
 def train_protonet(train_data: torch.Tensor, budget_s: float, args, log, init: str | None = None,
-                   train_class_alphabet: list[str] | None = None) -> tuple[ProtoNet, int, float, float]:
+                   train_class_alphabet: list[str] | None = None,
+                   mix: torch.Tensor | None = None) -> tuple[ProtoNet, int, float, float]:
+    """``mix``: Glyphs class images; a ``--mix-glyphs`` fraction of the episodes is drawn from
+    them instead of ``train_data`` (real fine-tuning that keeps seeing the generator's scripts)."""
     ways, shots = parse_setting(args.protonet_train)
     sampler = EpisodeSampler(train_data, ways, shots, args.protonet_queries, seed=args.seed)
+    mix_fraction = getattr(args, "mix_glyphs", 0.0) if mix is not None else 0.0
+    if mix_fraction > 0:
+        glyph_sampler = EpisodeSampler(mix, ways, shots, args.protonet_queries, seed=args.seed + 9)
+        mix_pick = torch.Generator().manual_seed(args.seed + 10)
     within = None
     if args.within_alphabet > 0 and train_class_alphabet:
         from metalearn_lite.data.within_alphabet import WithinAlphabetSampler
@@ -266,6 +277,8 @@ def train_protonet(train_data: torch.Tensor, budget_s: float, args, log, init: s
             group["lr"] = args.protonet_lr * _lr_factor(progress)
         use_within = within is not None and float(torch.rand(1, generator=pick)) < args.within_alphabet
         source = within if use_within else sampler
+        if mix_fraction > 0 and float(torch.rand(1, generator=mix_pick)) < mix_fraction:
+            source = glyph_sampler
         indices = source.sample_indices()
         episode = augment(source.episode(indices))
         # one pass of f_phi over the episode's images serves both losses
@@ -361,7 +374,8 @@ def run_method(method: str, train_data: torch.Tensor, test_data: torch.Tensor, s
     seed_everything(args.seed, num_threads=args.threads)
     if method == "protonet":
         net, steps, wall, cpu = train_protonet(train_data, budget_s, args, log, init=init,
-                                               train_class_alphabet=data.train_class_alphabet if data else None)
+                                               train_class_alphabet=data.train_class_alphabet if data else None,
+                                               mix=data.mix if data else None)
         run.models[0] = net
         run.steps[args.protonet_train] = steps
         run.train_wall_s, run.train_cpu_s = wall, cpu
@@ -429,6 +443,8 @@ def save_checkpoints(runs: list[MethodRun], folder: Path, data_name: str, args, 
         common.update(init=_init_label(args.init_from), init_history=_init_history(args))
     if data is not None and data.glyphs is not None:
         common["glyphs_generator"] = data.glyphs
+    if data is not None and data.mix is not None:
+        common["mix_glyphs"] = {"fraction": args.mix_glyphs, "glyphs_generator": data.mix_glyphs}
     real = data is not None and data.key in REAL_DATA
     if real:
         common.update({
@@ -634,6 +650,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Glyphs generator study: train on the first N of the 20 drawers per character")
     parser.add_argument("--glyphs-alphabets", type=int, default=None, metavar="N",
                         help="Glyphs generator study: train on N of the background alphabets (seeded choice)")
+    parser.add_argument("--mix-glyphs", type=float, default=0.0, metavar="P",
+                        help="real small sets, ProtoNet: draw this fraction of the training episodes from Glyphs "
+                             "(drawn with --glyphs-pen / --glyphs-elastic) instead of the real set; default 0")
     parser.add_argument("--omniglot-root", default=None, help="folder with the full Omniglot zips")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)
@@ -693,10 +712,18 @@ def main(argv: list[str] | None = None) -> int:
         omniglot = load_omniglot(args, log)
         if omniglot is not None:
             datasets.append(DataSet("Omniglot (Vinyals split, rotations)", *omniglot, key="omniglot"))
+    if not 0.0 <= args.mix_glyphs < 1.0:
+        parser.error(f"--mix-glyphs must be a fraction in [0, 1), got {args.mix_glyphs}")
+    if args.mix_glyphs > 0 and not any(key in REAL_DATA for key in wanted):
+        parser.error("--mix-glyphs mixes Glyphs episodes into real training: it needs --data small1/small2/glyphs+smallN")
+    mix = load_glyphs_data(args, log) if args.mix_glyphs > 0 else None
     for key in wanted:
         if key in REAL_DATA:
             real = load_small(key, args, log)
             if real is not None:
+                if mix is not None:
+                    real.mix, real.mix_glyphs = mix.train, mix.glyphs
+                    real.name += f", {args.mix_glyphs:g} of the episodes from Glyphs ({mix.glyphs['style']})"
                 datasets.append(real)
 
     tables = []

@@ -120,3 +120,47 @@ def test_saved_glyphs_protonet_records_its_augmentation_and_where_it_started(tmp
     assert meta["init"] == f"{bench.PROTONET_CHECKPOINT} (sha256 {digest[:12]}...)"
     assert meta["init_history"] == [{"command": "python first", "episodes": 3, "train_cpu_s": 0.0}]
     assert meta["config"]["train"]["episodes"] == 7 and "real_train_set" not in meta
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_mix_glyphs_draws_that_fraction_of_the_episodes_from_glyphs(monkeypatch):
+    """--mix-glyphs P: about P of the training episodes come from the Glyphs images, the rest
+    from the real set, seeded; without Glyphs images the option changes nothing."""
+    import argparse
+
+    import torch
+
+    bench = _bench()
+    drawn: list[str] = []
+    real, glyphs = _coded(8, 4), _coded(8, 4) + 100.0       # told apart by their pixel values
+
+    class Recording(bench.EpisodeSampler):
+        def episode(self, indices):
+            episode = super().episode(indices)
+            drawn.append("glyphs" if float(episode.support_x.min()) >= 100 else "real")
+            return episode
+
+    monkeypatch.setattr(bench, "EpisodeSampler", Recording)
+    args = argparse.Namespace(protonet_train="5w1s", protonet_queries=2, seed=0, within_alphabet=0.0,
+                              init_from=None, affine=False, protonet_lr=1e-4, class_loss=0.0,
+                              log_every=1000, max_steps=60, mix_glyphs=0.25)
+    runs = []
+    for mix in (glyphs, glyphs, None):
+        drawn.clear()
+        bench.train_protonet(real, 600, args, lambda *_: None, mix=mix)
+        runs.append(list(drawn))
+    assert len(runs[0]) == 60 and runs[0] == runs[1]                 # seeded
+    assert 5 <= runs[0].count("glyphs") <= 25                        # about a quarter of 60
+    assert runs[2] == ["real"] * 60
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--mix-glyphs", "1.0", "--data", "small1"], r"--mix-glyphs must be a fraction in \[0, 1\), got 1.0"),
+    (["--mix-glyphs", "0.3", "--data", "glyphs"], "--mix-glyphs mixes Glyphs episodes into real training"),
+])
+def test_mix_glyphs_refuses_what_it_cannot_do(argv, expected, capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        _bench().main(["--methods", "protonet", *argv])
+    assert re.search(expected, capsys.readouterr().err)
