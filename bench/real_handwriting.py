@@ -249,10 +249,13 @@ def shipped_contenders(extra: list[Path], log: Callable[[str], None] = print,
 
 
 def extra_label(meta: dict, path: Path) -> str:
-    """What a ``--protonet`` checkpoint was trained on: its real set, or its Glyphs generator
-    study (style, drawers, alphabets), else its file name."""
+    """What a ``--protonet`` checkpoint was trained on: its real set (and the fraction of Glyphs
+    episodes mixed in, ``--mix-glyphs``), or its Glyphs generator study (style, drawers,
+    alphabets), else its file name."""
     if "real_train_set" in meta:
-        return meta["real_train_set"].replace("glyphs+", "Glyphs + real ")
+        label = meta["real_train_set"].replace("glyphs+", "Glyphs + real ")
+        mix = meta.get("mix_glyphs")
+        return label + (f", {mix['fraction']:g} of the episodes Glyphs" if mix else "")
     study = meta.get("glyphs_generator")
     if study is None:
         return path.stem

@@ -195,7 +195,8 @@ def test_bench_labels_extra_checkpoints_by_what_they_trained_on_and_never_merges
     config = {"hidden": 8, "norm": "batch", "num_classes": None}
     study = {"style": "pen0.45-0.9", "pen_radius": [0.45, 0.9], "elastic": [0.025, 0.06], "drawers": 5}
     runs = {"a": {"glyphs_generator": study}, "b": {"glyphs_generator": study},
-            "c": {"real_train_set": "glyphs+small1", "real_train_alphabets": ["Korean"]}, "d": {}}
+            "c": {"real_train_set": "glyphs+small1", "real_train_alphabets": ["Korean"]}, "d": {},
+            "e": {"real_train_set": "glyphs+small1", "mix_glyphs": {"fraction": 0.25, "glyphs_generator": study}}}
     paths = []
     for name, meta in runs.items():
         paths.append(tmp_path / name / "protonet_glyphs_conv4.pt")
@@ -203,7 +204,8 @@ def test_bench_labels_extra_checkpoints_by_what_they_trained_on_and_never_merges
     names = [c.name for c in rh.shipped_contenders(paths, models=("extra",))]
     assert names[0] == "ProtoNet, Glyphs, style pen0.45-0.9, 5 drawers (not shipped)"
     assert names[1] == f"{names[0]} [{paths[1]}]"                    # same recipe, another run: its own row
-    assert names[2:] == ["ProtoNet, Glyphs + real small1 (not shipped)", "ProtoNet, protonet_glyphs_conv4 (not shipped)"]
+    assert names[2:] == ["ProtoNet, Glyphs + real small1 (not shipped)", "ProtoNet, protonet_glyphs_conv4 (not shipped)",
+                         "ProtoNet, Glyphs + real small1, 0.25 of the episodes Glyphs (not shipped)"]
 
 
 def test_bench_test_time_augmentation_scores_the_same_episodes_seeded():
