@@ -377,6 +377,10 @@ def test_shipped_real_protonet_states_its_data_and_never_saw_its_test_alphabets(
     assert rows[real]["lake20"]["mean"] > rows[AUGMENTED_ROW]["lake20"]["mean"]
     assert info["init"].startswith("protonet_glyphs_augmented_conv4.pt")
     assert "--data glyphs " in info["init_history"][-1]["command"] and "--elastic" in info["init_history"][-1]["command"]
+    # a quarter of its episodes came from Glyphs, drawn as its start's were
+    mix = info["mix_glyphs"]
+    assert mix["fraction"] == 0.25 and f"--mix-glyphs {mix['fraction']:g}" in info["command"]
+    assert mix["glyphs_generator"] == pretrained_protonet(data="glyphs-augmented")[1]["glyphs_generator"]
     with pytest.raises(ValueError, match="data must be one of"):
         pretrained_protonet(data="omniglot")
     assert PROTONET_REAL.endswith(".pt")
@@ -414,6 +418,8 @@ def test_shipped_augmented_protonet_saw_no_real_data_and_states_its_recipe():
     assert info["augmentation"]["affine"] and info["augmentation"]["elastic"] > 0
     assert "--data glyphs " in info["command"] and "--elastic" in info["command"]
     assert info["init"].startswith("protonet_glyphs_conv4.pt")
+    # drawn with the generator study's thinner pen and shakier strokes, and says so
+    assert info["glyphs_generator"]["pen_radius"] == [0.45, 0.9] and "--glyphs-pen 0.45,0.9" in info["command"]
     # its real-handwriting rows sit in the stored table beside the other shipped models'
     _, real_info = pretrained_protonet(data="omniglot-small1")
     table = real_info["real_handwriting_benchmark"]["accuracy"]

@@ -13,14 +13,16 @@ repeat the architecture::
     maml2, info2 = pretrained_glyphs_maml(first_order=False)   # second-order MAML, same recipe
     info["config"], info["test_accuracy"]["5w1s"]   # what trained it, what it scored
 
-and one ProtoNet for real handwriting: the Glyphs ProtoNet fine-tuned on the real Omniglot
-``images_background_small1`` (5 alphabets, MIT licence), tested on alphabets it never saw::
+and one ProtoNet for real handwriting: the mapped-and-bent Glyphs ProtoNet below fine-tuned on
+the real Omniglot ``images_background_small1`` (5 alphabets, MIT licence; a quarter of its
+episodes still from Glyphs), tested on alphabets it never saw::
 
     real, info = pretrained_protonet(data="omniglot-small1")   # = pretrained_real_protonet()
     info["real_train_alphabets"], info["test_accuracy"]["lake20"]
 
-and the Glyphs ProtoNet trained on longer with every Glyphs image randomly mapped and bent
-(``random_affine``, ``random_elastic``): no real data, and fewer errors on real handwriting::
+and the Glyphs ProtoNet trained on longer on Glyphs drawn with a thinner pen
+(``GlyphStyle(pen_radius=(0.45, 0.9), elastic=(0.05, 0.12))``), every image randomly mapped and
+bent (``random_affine``, ``random_elastic``): no real data, and fewer errors on real handwriting::
 
     bent, info = pretrained_protonet(data="glyphs-augmented")
 """
@@ -42,7 +44,7 @@ __all__ = ["PROTONET_GLYPHS", "MAML_GLYPHS", "MAML2_GLYPHS", "PROTONET_REAL", "P
 PROTONET_GLYPHS = "protonet_glyphs_conv4.pt"
 MAML_GLYPHS = "maml_glyphs_conv4_5w1s.pt"         # first order
 MAML2_GLYPHS = "maml2nd_glyphs_conv4_5w1s.pt"     # second order
-PROTONET_REAL = "protonet_glyphs_small1_conv4.pt"  # the augmented Glyphs ProtoNet fine-tuned on real small1
+PROTONET_REAL = "protonet_glyphs_small1_conv4.pt"  # the augmented Glyphs ProtoNet fine-tuned on real small1 (+ Glyphs)
 PROTONET_GLYPHS_AUGMENTED = "protonet_glyphs_augmented_conv4.pt"  # Glyphs only, random affine maps and bends
 _PROTONET_BY_DATA = {"glyphs": PROTONET_GLYPHS, "omniglot-small1": PROTONET_REAL,
                      "glyphs-augmented": PROTONET_GLYPHS_AUGMENTED}
