@@ -63,7 +63,10 @@ def _block_inputs(cin, size, seed, layout, blank_rows, channels=8):
     """Inputs of a block in float64, ties in the blank rows, one negative gamma (min-pooling in effect)."""
     gen = torch.Generator().manual_seed(seed)
     h = _images((5, cin, size, size), seed=size, blank_rows=blank_rows, layout=layout).requires_grad_()
-    w = torch.randn(channels, cin, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    # Weights on a 1/64 grid: over the blank (0.25) rows every partial sum of the convolution is
+    # exact, so tied windows tie in any kernel's summation order (this one's matrix product and
+    # the plain block's convolution); with arbitrary weights a kernel's rounding can split a tie.
+    w = (torch.randn(channels, cin, 3, 3, generator=gen, dtype=torch.float64) * 64).round_().div_(64).requires_grad_()
     b = torch.randn(channels, generator=gen, dtype=torch.float64, requires_grad=True)
     gamma = torch.randn(channels, generator=gen, dtype=torch.float64)
     gamma[0] = -1.5
@@ -78,7 +81,8 @@ def _assert_equals_plain_block(inputs, recompute):
     out = lean_block(*inputs, recompute_conv=recompute)
     assert torch.allclose(out, ref, rtol=0, atol=1e-12)
     g = torch.randn_like(ref)
-    for a, r in zip(torch.autograd.grad(out, inputs, g), torch.autograd.grad(ref, inputs, g)):
+    leaves = [t for t in inputs if t is not None]  # a block without bias passes None
+    for a, r in zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, leaves, g)):
         assert torch.allclose(a, r, rtol=0, atol=1e-11 * max(1.0, float(r.abs().max())))
     return out
 
@@ -104,6 +108,24 @@ def test_recomputed_block_in_chunks_equals_the_plain_block(monkeypatch, images_p
     inputs = _block_inputs(1, 10, seed=images_per_chunk, layout=CL, blank_rows=4, channels=6)
     out = _assert_equals_plain_block(inputs, recompute=True)
     assert out.is_contiguous(memory_format=CL)
+
+
+def test_recomputed_block_without_bias_on_odd_sizes(monkeypatch):
+    """The workspace convolution (a matrix product into reused buffers) with no bias, an odd
+    image size (the pool drops the last row and column) and a last chunk smaller than the rest."""
+    monkeypatch.setattr(fast_ops, "_images_per_chunk", lambda h, out_channels: 2)
+    h, w, _, gamma, beta = _block_inputs(1, 9, seed=11, layout=torch.contiguous_format, blank_rows=2)
+    _assert_equals_plain_block((h, w, None, gamma, beta), recompute=True)
+
+
+def test_recomputed_block_backward_twice_with_a_retained_graph():
+    """The backward frees the forward's chunk buffers; a second backward (``retain_graph=True``)
+    makes new ones and gives the same gradients."""
+    inputs = _block_inputs(1, 10, seed=5, layout=CL, blank_rows=2)
+    loss = lean_block(*inputs, recompute_conv=True).square().sum()
+    first = torch.autograd.grad(loss, inputs, retain_graph=True)
+    second = torch.autograd.grad(loss, inputs)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
 
 
 def test_batch_stats_merged_over_chunks_match_var_mean():
