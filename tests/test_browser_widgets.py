@@ -265,6 +265,11 @@ _KERNEL_IDLE = """() => {
     const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
     return !!kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected';
 }"""
+_KERNEL_STATE = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return kernel ? kernel.status + '/' + kernel.connectionStatus : 'none';
+}"""
 _IMAGE_HASH = """async (img) => {
     if (!img.src) return '';
     const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
@@ -314,6 +319,22 @@ def _slider_value(widget) -> str:
     return (handle.get_attribute("aria-valuenow") or "") + "|" + (readout.first.inner_text() if readout.count() else "")
 
 
+def _diagnosis(page, output) -> str:
+    """What a failed redraw left behind, for the error message: the kernel's state, the
+    widget's own error line, and a screenshot (a rare failure, seen once in CI, whose
+    cause was not found: this is what the next occurrence should show)."""
+    try:
+        kernel = page.evaluate(_KERNEL_STATE)
+        # CourseWidget.status (an HTML widget under the plot) says when a redraw raised
+        text = " | ".join(t.strip()[:300] for t in output.locator(".widget-html").all_inner_texts() if t.strip())
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / f"failed-redraw-{int(time.time())}.png"
+        output.screenshot(path=str(shot))
+        return f"; kernel {kernel}; text under the plot: {text or 'none'}; screenshot {shot}"
+    except Exception as error:  # the diagnosis must not hide the failure itself
+        return f"; (no diagnosis: {error!r})"
+
+
 def _interact(page, output, old_hash: str) -> str:
     """Move a slider (keyboard on its focused handle) or click a button; what was done.
 
@@ -333,7 +354,8 @@ def _interact(page, output, old_hash: str) -> str:
             if _wait_for_new_plot(page, output, old_hash):
                 return f"slider {i} {key}"
             raise WidgetCheckError(f"slider {i} moved ({before} -> {_slider_value(slider)}) "
-                                   f"but the plot did not change within {REDRAW_TIMEOUT_S} s")
+                                   f"but the plot did not change within {REDRAW_TIMEOUT_S} s"
+                                   + _diagnosis(page, output))
     buttons = output.locator(".widget-button")
     for i in range(buttons.count()):
         name = buttons.nth(i).inner_text().strip()

@@ -85,3 +85,22 @@ def test_true_function_is_the_package_sinusoid():
     w = SupportSizeWidget(seed=5, num_shots=20)
     x = w.task.support_x
     torch.testing.assert_close(sinusoid(x, w.amplitude, w.phase), w.task.support_y, atol=1e-5, rtol=0)
+
+
+def test_a_failed_redraw_shows_under_the_plot_and_a_good_one_clears_it():
+    """An error in a control's callback reaches JupyterLab's log console only; the widget says
+    so itself (escaped), still raises, keeps the last good plot, and clears the message after."""
+    w = SupportSizeWidget(seed=3, num_shots=2, degree=3)
+    good_png, original_draw = bytes(w.plot.value), w.draw
+
+    def broken_draw():
+        raise RuntimeError("shapes <[3]> and [4] differ")
+
+    w.draw = broken_draw
+    with pytest.raises(RuntimeError, match="differ"):
+        w.refresh()
+    assert "could not be redrawn: RuntimeError: shapes &lt;[3]&gt; and [4] differ" in w.status.value
+    assert bytes(w.plot.value) == good_png and w.status in w.children
+    w.draw = original_draw
+    w.refresh()
+    assert w.status.value == ""

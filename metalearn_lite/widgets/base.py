@@ -12,6 +12,7 @@ HTML (nbconvert, Jupyter Book) without widget state shows the picture.
 from __future__ import annotations
 
 import base64
+import html
 import io
 
 import ipywidgets as widgets
@@ -43,15 +44,30 @@ class CourseWidget(widgets.VBox):
 
     def __init__(self, controls: list[widgets.Widget], **kwargs):
         self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+        # Empty unless a redraw failed: an error in a control's callback otherwise shows only in
+        # JupyterLab's log console, and the student sees a plot that silently stopped changing.
+        self.status = widgets.HTML("")
         self.last_state: dict = {}
-        super().__init__(children=[*controls, self.plot], **kwargs)
+        super().__init__(children=[*controls, self.plot, self.status], **kwargs)
 
     def draw(self) -> Figure:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def refresh(self, *_) -> None:
-        """Redraw the plot for the current control values."""
-        self.plot.value = figure_to_png(self.draw())
+        """Redraw the plot for the current control values.
+
+        If drawing fails, the widget says so under the plot (and the error is raised, so a
+        notebook cell or a test calling this still fails); the next good redraw clears it.
+        """
+        try:
+            png = figure_to_png(self.draw())
+        except Exception as error:
+            self.status.value = ("<span style='color:#b00020'>The plot could not be redrawn: "
+                                 f"{html.escape(type(error).__name__)}: {html.escape(str(error))[:500]}</span>")
+            raise
+        self.plot.value = png
+        if self.status.value:
+            self.status.value = ""
 
     def static_figure(self) -> Figure:
         """A figure of the current state (what a static rendering shows)."""
