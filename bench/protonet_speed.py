@@ -1,10 +1,11 @@
 """ProtoNet training speed on Conv-4: episodes/s of the package's path vs a plain per-episode loop.
 
 One training episode = one forward of all support and query images through the Conv-4
-embedding, prototypes, squared-Euclidean logits, cross-entropy, backward, Adam step. The
-variants alternate in one process (so machine noise hits them alike); we report the median
-episodes/s of the repeats and the ratio to the baseline, for 60-way 5-shot 5-query (Snell
-et al.'s training episodes) and 5-way 1-shot 15-query.
+embedding, prototypes, squared-Euclidean logits, cross-entropy, backward, Adam step. Each
+repeat of each variant runs in a fresh process (one warm-up episode, then the timed ones), the
+variants alternating, so machine noise hits them alike; we report the median episodes/s of
+the repeats and the ratio to the baseline, for 60-way 5-shot 5-query (Snell et al.'s training
+episodes) and 5-way 1-shot 15-query.
 
 - ``plain``: the baseline, a plain loop over episodes with a Conv-4 built from
   ``nn.Conv2d, nn.BatchNorm2d(track_running_stats=False), nn.ReLU, nn.MaxPool2d`` and
@@ -20,10 +21,12 @@ et al.'s training episodes) and 5-way 1-shot 15-query.
   ReLU: same values and gradients, a quarter of the ReLU work);
 - ``channels-last``: the baseline with channels-last images and weights.
 
-Each setting runs in a fresh process: the allocator's state depends on what ran before (glibc
-raises its mmap threshold after large frees), and after the 60-way episodes the plain loop ran
-14.2-15.5 5-way episodes/s against 9.7-12.9 in four of five processes of their own (fewer page faults),
-which a training run of 5-way episodes alone does not see (one fresh process also reached 15.0).
+Why fresh processes: a variant's speed depends on the allocator state the others leave
+behind (glibc raises its mmap threshold after large frees, and page faults cost ~2 us each on
+these machines). Alternating in one process (``--shared-process``, the old mode, each setting
+in its own process), ``lean`` ran 17 five-way episodes/s in some runs and 23 in others, and
+23.4-24.0 in processes of its own; the plain loop runs 11.6-16.6 in processes of its own. A
+training run uses one variant per process, as this default does.
 
     python bench/protonet_speed.py --threads 2
     python bench/protonet_speed.py --quick --settings 5w1s15q
@@ -31,6 +34,7 @@ which a training run of 5-way episodes alone does not see (one fresh process als
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -107,13 +111,63 @@ class Variant:
         return float(result.loss.detach())
 
 
+def _episodes_per_repeat(ways: int) -> int:
+    return 2 if ways >= 20 else 10
+
+
+def child_rate(setting: str, variant: str) -> dict:
+    """In a fresh process: one warm-up episode, then the episodes/s of one repeat."""
+    ways, shots, queries = SETTINGS[setting]
+    per_repeat = _episodes_per_repeat(ways)
+    episodes = [make_episode(ways, shots, queries, seed) for seed in range(per_repeat)]
+    model = Variant(variant)
+    first_loss = model.train_episode(episodes[0])
+    start = time.perf_counter()
+    for episode in episodes:
+        model.train_episode(episode)
+    return {"rate": per_repeat / (time.perf_counter() - start), "first_loss": first_loss}
+
+
+def isolated(settings: list[str], variants: list[str], threads: int, repeats: int) -> None:
+    """Every repeat of every variant in a fresh process, the variants alternating (the default)."""
+    print(f"torch {torch.__version__}, {threads} threads; each repeat of each variant in a fresh process, "
+          f"variants alternating; baseline: plain (nn.BatchNorm2d Conv-4, a loop over episodes)")
+    for setting in settings:
+        ways, shots, queries = SETTINGS[setting]
+        rates: dict[str, list[float]] = {v: [] for v in variants}
+        first_losses: dict[str, float] = {}
+        for r in range(repeats):
+            for v in (variants if r % 2 == 0 else variants[::-1]):
+                out = subprocess.run([sys.executable, __file__, "--threads", str(threads), "--child", setting, v],
+                                     check=True, capture_output=True, text=True).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                rates[v].append(result["rate"])
+                first_losses[v] = result["first_loss"]
+        spread = max(first_losses.values()) - min(first_losses.values())
+        base = statistics.median(rates["plain"])
+        print(f"\n{setting} ({ways * (shots + queries)} images per episode), {repeats} alternating fresh processes "
+              f"per variant, {_episodes_per_repeat(ways)} episodes each after one warm-up; first-episode losses "
+              f"agree to {spread:.1e}")
+        print(f"{'variant':20s} {'episodes/s':>10s} {'vs plain':>9s}  all (episodes/s)")
+        for v in variants:
+            rate = statistics.median(rates[v])
+            print(f"{v:20s} {rate:10.2f} {rate / base:8.2f}x  {' '.join(f'{x:.2f}' for x in rates[v])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, from {list(SETTINGS)}")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {list(VARIANTS)}")
+    parser.add_argument("--shared-process", action="store_true",
+                        help="all variants of a setting alternate in one process (the old mode; see the docstring)")
+    parser.add_argument("--child", nargs=2, metavar=("SETTING", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        torch.set_num_threads(args.threads)
+        print(json.dumps(child_rate(*args.child)))
+        return
     settings = args.settings.split(",")
     variants = args.variants.split(",")
     for name in settings:
@@ -124,10 +178,14 @@ def main() -> None:
             parser.error(f"unknown variant {name!r}; expected one of {list(VARIANTS)}")
     if variants[0] != "plain":
         variants = ["plain"] + [v for v in variants if v != "plain"]
+    if not args.shared_process:
+        isolated(settings, variants, args.threads, 3 if args.quick else 7)
+        return
     if len(settings) > 1:  # each setting in a fresh process (see the docstring)
         for setting in settings:
             subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--settings", setting,
-                            "--variants", ",".join(variants)] + (["--quick"] if args.quick else []), check=True)
+                            "--variants", ",".join(variants), "--shared-process"] + (["--quick"] if args.quick else []),
+                           check=True)
         return
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads; variants alternate in one process; "
@@ -135,7 +193,7 @@ def main() -> None:
     for setting in settings:
         ways, shots, queries = SETTINGS[setting]
         models = {v: Variant(v) for v in variants}
-        per_repeat = 2 if ways >= 20 else 10
+        per_repeat = _episodes_per_repeat(ways)
         repeats = 3 if args.quick else 7
         episodes = [make_episode(ways, shots, queries, seed) for seed in range(per_repeat)]
         first_losses = {v: models[v].train_episode(episodes[0]) for v in variants}  # warm-up, same weights
