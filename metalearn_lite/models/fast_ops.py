@@ -126,24 +126,6 @@ def _images_per_chunk(h: Tensor, out_channels: int, chunk_bytes: int = 4 << 20) 
     return max(1, chunk_bytes // per_image)
 
 
-def _signed_max_pool(c: Tensor, sign: Tensor | None, with_indices: bool) -> tuple[Tensor, Tensor | None]:
-    """The 2x2 pool of ``c`` that batch norm's affine map turns into the max-pool of the
-    normalised map: per channel the max where ``gamma >= 0`` and the min where ``gamma < 0``
-    (``sign`` is -1 there; None when no gamma is negative). ``x -> fl(x * s + t)`` is monotonic,
-    so ``max(normalise(c)) = normalise(this pool of c)`` in floating point too, and the winner
-    is the plain pool's (first in scan order among ties of ``c``). Only where the normalised
-    values tie and ``c`` does not (a channel with ``gamma = 0``, or two values one rounding
-    apart) can the winner differ: the values are the same, and the gradient goes to the other
-    candidate of the tie (at ``gamma = 0``: ``dL/dgamma``'s right-hand derivative)."""
-    if sign is not None:
-        c = c * sign[:, None, None]  # exact: a sign flip
-    if with_indices:
-        pooled, indices = F.max_pool2d(c, 2, return_indices=True)
-    else:
-        pooled, indices = F.max_pool2d(c, 2), None
-    return (pooled if sign is None else pooled.mul_(sign[:, None, None])), indices
-
-
 class _LeanBlock(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, beta: Tensor,
@@ -248,6 +230,24 @@ class _ChunkWorkspace:
                                                    out=pooled, indices=indices)
         return pooled, indices
 
+    def signed_max_pool(self, c: Tensor, sign: Tensor | None, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The 2x2 pool of ``c`` that batch norm's affine map turns into the max-pool of the
+        normalised map: per channel the max where ``gamma >= 0`` and the min where ``gamma < 0``
+        (``sign`` is -1 there; None when no gamma is negative), and its windows' winners.
+        ``x -> fl(x * s + t)`` is monotonic, so ``max(normalise(c)) = normalise(this pool of c)`` in
+        floating point too, and the winner is the plain pool's (first in scan order among ties of
+        ``c``). Only where the normalised values tie and ``c`` does not (a channel with ``gamma =
+        0``, or two values one rounding apart) can the winner differ: the values are the same, and
+        the gradient goes to the other candidate of the tie (at ``gamma = 0``: ``dL/dgamma``'s
+        right-hand derivative). ``c`` (a workspace view) is flipped in place where ``gamma < 0``
+        and stays so (exact: a sign flip); the pooled values come back unflipped."""
+        if sign is not None:
+            c.mul_(sign[:, None, None])
+        pooled, indices = self.pool(c, out)
+        if sign is not None:
+            pooled.mul_(sign[:, None, None])
+        return pooled, indices
+
     def add_matrix_grad(self, grad: Tensor, grad_c: Tensor) -> None:
         """``grad += P.T @ dL/dc`` for the chunk whose ``dL/dc`` the conv buffer holds."""
         rows = grad_c.numel() // grad_c.shape[1]
@@ -256,25 +256,21 @@ class _ChunkWorkspace:
 
 def _pool_chunks(work: _ChunkWorkspace, h: Tensor, sign: Tensor | None, pooled: Tensor,
                  with_moments: bool) -> list[tuple[int, Tensor, Tensor]]:
-    """Write ``_signed_max_pool(conv3x3(h))`` into ``pooled``, chunk by chunk of images; with
-    ``with_moments``, also return each chunk's ``_moments`` of the conv output."""
+    """Write the signed max-pool of ``conv3x3(h)`` into ``pooled``, chunk by chunk of images;
+    with ``with_moments``, also return each chunk's ``_moments`` of the conv output."""
     moments = []
     chunks = h.split(work.pooled.shape[0])
     for part, out in zip(chunks, pooled.split([len(part) for part in chunks])):
         c = work.conv3x3(part)
         if with_moments:
             moments.append(_moments(c))
-        if sign is not None:
-            c.mul_(sign[:, None, None])  # exact: a sign flip (see _signed_max_pool)
-        work.pool(c, out)
-        if sign is not None:
-            out.mul_(sign[:, None, None])
+        work.signed_max_pool(c, sign, out)
     return moments
 
 
 class _LeanRecomputedBlock(torch.autograd.Function):
     """The lean block keeping no full-size map at all, for a cheap convolution (one input
-    channel). It pools **before** normalising (``_signed_max_pool``: batch norm is a per-channel
+    channel). It pools **before** normalising (``_ChunkWorkspace.signed_max_pool``: batch norm is a per-channel
     monotonic map), so the forward is one pass over chunks of images (``_images_per_chunk``:
     ~4 MB of conv output each): the convolution, its per-chunk moments (merged into the batch
     statistics) and its pooled map; the normalisation and the ReLU then run on the pooled map, a
@@ -321,16 +317,14 @@ class _LeanRecomputedBlock(torch.autograd.Function):
                                               h.shape[0] * h.shape[2] * h.shape[3])
         grad_z.mul_(a[:, None, None])
         # dL/dc = a*G + b*c + k, chunk by chunk. Where gamma < 0 the buffer holds -c (the flip
-        # _signed_max_pool makes), so b is flipped with it: (-c) * (-b) = c * b exactly.
+        # signed_max_pool makes), so b is flipped with it: (-c) * (-b) = c * b exactly.
         b_c = b if sign is None else b * sign
         grad_matrix = torch.zeros_like(work.matrix)
         grad_h = []
         per_chunk = work.pooled.shape[0]
         for part, grad_part in zip(h.split(per_chunk), grad_z.split(per_chunk)):
             c = work.conv3x3(part)
-            if sign is not None:
-                c.mul_(sign[:, None, None])
-            _, indices = work.pool(c)
+            _, indices = work.signed_max_pool(c, sign)  # c now holds -c where gamma < 0
             grad_c = c.mul_(b_c[:, None, None]).add_(k[:, None, None])
             grad_c.flatten(2).scatter_add_(2, indices.flatten(2), grad_part.flatten(2))
             work.add_matrix_grad(grad_matrix, grad_c)
