@@ -270,8 +270,8 @@ def _pool_chunks(work: _ChunkWorkspace, h: Tensor, sign: Tensor | None, pooled: 
 
 class _LeanRecomputedBlock(torch.autograd.Function):
     """The lean block keeping no full-size map at all, for a cheap convolution (one input
-    channel). It pools **before** normalising (``_ChunkWorkspace.signed_max_pool``: batch norm is a per-channel
-    monotonic map), so the forward is one pass over chunks of images (``_images_per_chunk``:
+    channel). It pools **before** normalising (``_ChunkWorkspace.signed_max_pool``: batch norm
+    is a per-channel monotonic map), so the forward is one pass over chunks of images (``_images_per_chunk``:
     ~4 MB of conv output each): the convolution, its per-chunk moments (merged into the batch
     statistics) and its pooled map; the normalisation and the ReLU then run on the pooled map, a
     quarter of the size. It keeps only its input, the statistics and its output (for the
@@ -281,7 +281,8 @@ class _LeanRecomputedBlock(torch.autograd.Function):
     ``dL/dc`` and the convolution's gradients. Each chunk stays in cache: block 1's forward and
     backward ran ~1.6x faster than the whole-batch block's (``[75, 1, 28, 28]``, one thread) and
     1.5x (1,200 images, two threads); the workspace's matrix products and reused buffers made it
-    another ~2.4x faster (12.3 + 43.4 ms against 5.9 + 16.8 ms, ``[75, 1, 28, 28]``, one thread)."""
+    another 1.6-3x faster (forward + backward, ``[75, 1, 28, 28]``, one thread, A/B in one
+    process: 11-16 + 37-59 ms against 6-7 + 16-24 ms)."""
 
     @staticmethod
     def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None, gamma: Tensor, beta: Tensor,
@@ -297,8 +298,8 @@ class _LeanRecomputedBlock(torch.autograd.Function):
         # y is kept for the ReLU's mask (y > 0 where the normalised map is): the next block keeps it
         # as its input anyway, so this costs no memory
         ctx.save_for_backward(h, weight, bias, gamma, mean, invstd, y)
-        ctx.sign = sign  # the workspace is freed here: kept until the backward it raised a
-        return y         # MAML worker's live peak by 10-20 MB (95-106 against 115 MB)
+        ctx.sign = sign  # the workspace dies here: kept for the backward, it raised a MAML
+        return y         # worker's live peak to 115 MB (103-107 MB without)
 
     @staticmethod
     @once_differentiable
