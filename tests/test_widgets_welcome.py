@@ -99,7 +99,7 @@ def test_a_failed_redraw_shows_under_the_plot_and_a_good_one_clears_it():
     w.draw = broken_draw
     with pytest.raises(RuntimeError, match="differ"):
         w.refresh()
-    assert "could not be redrawn: RuntimeError: shapes &lt;[3]&gt; and [4] differ" in w.status.value
+    assert "could not be redrawn: RuntimeError: shapes &lt;[3]&gt; and [4] differ (in thread MainThread)" in w.status.value
     assert bytes(w.plot.value) == good_png and w.status in w.children
     w.draw = original_draw
     w.refresh()

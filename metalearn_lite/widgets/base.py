@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import threading
 
 import ipywidgets as widgets
 import matplotlib
@@ -23,6 +24,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = ["CourseWidget", "figure_to_png"]
+
+# matplotlib is not thread-safe (mathtext keeps one global parser with per-parse state), and a
+# widget's callbacks may come from other threads than the notebook's; one redraw at a time.
+# Seen twice in CI: a redraw's tick label "$\\mathdefault{10^{0}}$" failed to parse
+# ("Expected end of text"), cause not established; this lock rules out concurrent redraws.
+_DRAW_LOCK = threading.RLock()
 
 
 def figure_to_png(fig: Figure, dpi: int = 90) -> bytes:
@@ -60,10 +67,13 @@ class CourseWidget(widgets.VBox):
         notebook cell or a test calling this still fails); the next good redraw clears it.
         """
         try:
-            png = figure_to_png(self.draw())
+            with _DRAW_LOCK:
+                png = figure_to_png(self.draw())
         except Exception as error:
+            where = threading.current_thread().name  # for a bug report: which thread redrew
             self.status.value = ("<span style='color:#b00020'>The plot could not be redrawn: "
-                                 f"{html.escape(type(error).__name__)}: {html.escape(str(error))[:500]}</span>")
+                                 f"{html.escape(type(error).__name__)}: {html.escape(str(error))[:500]} "
+                                 f"(in thread {html.escape(where)})</span>")
             raise
         self.plot.value = png
         if self.status.value:
