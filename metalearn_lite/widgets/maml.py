@@ -329,6 +329,11 @@ class OuterLoopPlayer(CourseWidget):
     def _step_axis(self, ax, steps: Sequence[int], limits: bool = True) -> None:
         if self.log_steps:
             ax.set_xscale("symlog", linthresh=1)
+            # Plain tick labels (1, 10, 100): the default ones are mathtext ("$10^{2}$"), and
+            # parsing them made a redraw fail now and then in CI ("ParseException ... at char 0",
+            # on the main thread, cause not found); no mathtext, no parse.
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
             ax.set_xlim(min(min(steps), 0) - 0.5, max(steps) * 1.5)
             ax.set_xlabel("meta-step (log scale; 0 = random init)")
         else:
