@@ -144,14 +144,19 @@ def isolated(settings: list[str], variants: list[str], threads: int, repeats: in
                 rates[v].append(result["rate"])
                 first_losses[v] = result["first_loss"]
         spread = max(first_losses.values()) - min(first_losses.values())
-        base = statistics.median(rates["plain"])
-        print(f"\n{setting} ({ways * (shots + queries)} images per episode), {repeats} alternating fresh processes "
-              f"per variant, {_episodes_per_repeat(ways)} episodes each after one warm-up; first-episode losses "
-              f"agree to {spread:.1e}")
-        print(f"{'variant':20s} {'episodes/s':>10s} {'vs plain':>9s}  all (episodes/s)")
-        for v in variants:
-            rate = statistics.median(rates[v])
-            print(f"{v:20s} {rate:10.2f} {rate / base:8.2f}x  {' '.join(f'{x:.2f}' for x in rates[v])}")
+        _report(f"{setting} ({ways * (shots + queries)} images per episode), {repeats} alternating fresh "
+                f"processes per variant, {_episodes_per_repeat(ways)} episodes each after one warm-up; "
+                f"first-episode losses agree to {spread:.1e}", rates)
+
+
+def _report(title: str, rates: dict[str, list[float]]) -> None:
+    """The table: per variant the median episodes/s, its ratio to ``plain``'s, and every repeat."""
+    base = statistics.median(rates["plain"])
+    print(f"\n{title}")
+    print(f"{'variant':20s} {'episodes/s':>10s} {'vs plain':>9s}  all (episodes/s)")
+    for v, values in rates.items():
+        rate = statistics.median(values)
+        print(f"{v:20s} {rate:10.2f} {rate / base:8.2f}x  {' '.join(f'{x:.2f}' for x in values)}")
 
 
 def main() -> None:
@@ -205,13 +210,8 @@ def main() -> None:
                 for episode in episodes:
                     models[v].train_episode(episode)
                 rates[v].append(per_repeat / (time.perf_counter() - start))
-        base = statistics.median(rates["plain"])
-        print(f"\n{setting} ({ways * (shots + queries)} images per episode), {repeats} alternating repeats of "
-              f"{per_repeat} episodes; first-episode losses agree to {spread:.1e}")
-        print(f"{'variant':20s} {'episodes/s':>10s} {'vs plain':>9s}  all (episodes/s)")
-        for v in variants:
-            rate = statistics.median(rates[v])
-            print(f"{v:20s} {rate:10.2f} {rate / base:8.2f}x  {' '.join(f'{x:.2f}' for x in rates[v])}")
+        _report(f"{setting} ({ways * (shots + queries)} images per episode), {repeats} alternating repeats of "
+                f"{per_repeat} episodes; first-episode losses agree to {spread:.1e}", rates)
 
 
 if __name__ == "__main__":

@@ -321,8 +321,8 @@ def _slider_value(widget) -> str:
 
 def _diagnosis(page, output) -> str:
     """What a failed redraw left behind, for the error message: the kernel's state, the
-    widget's own error line, and a screenshot (a rare failure, seen once in CI, whose
-    cause was not found: this is what the next occurrence should show)."""
+    widget's own error line (``CourseWidget.status``) and a screenshot. It named a rare CI
+    failure: matplotlib failing to parse a mathtext tick label in chapter 02's player."""
     try:
         kernel = page.evaluate(_KERNEL_STATE)
         # CourseWidget.status (an HTML widget under the plot) says when a redraw raised

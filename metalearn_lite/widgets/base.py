@@ -26,9 +26,8 @@ from matplotlib.figure import Figure  # noqa: E402
 __all__ = ["CourseWidget", "figure_to_png"]
 
 # matplotlib is not thread-safe (mathtext keeps one global parser with per-parse state), and a
-# widget's callbacks may come from other threads than the notebook's; one redraw at a time.
-# Seen twice in CI: a redraw's tick label "$\\mathdefault{10^{0}}$" failed to parse
-# ("Expected end of text"), cause not established; this lock rules out concurrent redraws.
+# widget's callbacks need not come from the notebook's thread: one redraw at a time. (The mathtext
+# parse failures seen in CI happened on the main thread, not concurrently; see OuterLoopPlayer.)
 _DRAW_LOCK = threading.RLock()
 
 
